@@ -1,0 +1,140 @@
+"""Typed, strict loading of ``params.yaml`` sections into frozen dataclasses.
+
+One ``params.yaml`` section per DVC stage, one frozen dataclass per section. Unknown keys,
+missing keys (without a dataclass default) and wrongly typed values are configuration errors
+that name the file, the section and the key: we fail fast before any work starts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; the message names file, section and key."""
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: params file not found")
+    with path.open() as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of stage sections")
+    return data
+
+
+def _type_ok(value: Any, tp: Any) -> tuple[bool, Any]:
+    """Return (ok, coerced value). ints are accepted for floats; lists become tuples."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return True, value
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            ok, v = _type_ok(value, arg)
+            if ok:
+                return True, v
+        return False, value
+    if tp is type(None):
+        return value is None, value
+    if origin is typing.Literal:
+        return value in args, value
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            return False, value
+        item_tp = args[0] if args else Any
+        out = []
+        for item in value:
+            ok, v = _type_ok(item, item_tp)
+            if not ok:
+                return False, value
+            out.append(v)
+        return True, tuple(out)
+    if origin is dict:
+        if not isinstance(value, dict):
+            return False, value
+        return True, types.MappingProxyType(dict(value))
+    if tp is float:
+        if isinstance(value, bool):
+            return False, value
+        if isinstance(value, (int, float)):
+            return True, float(value)
+        return False, value
+    if tp is int:
+        return (isinstance(value, int) and not isinstance(value, bool)), value
+    if tp is bool:
+        return isinstance(value, bool), value
+    if tp is str:
+        return isinstance(value, str), value
+    return isinstance(value, tp), value
+
+
+def from_dict(cls: type[T], data: dict[str, Any], where: str) -> T:
+    """Build the frozen dataclass ``cls`` from ``data``; ``where`` names it in errors."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(fields))}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, f in fields.items():
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{where}: missing required key '{name}'")
+            continue
+        ok, value = _type_ok(data[name], hints[name])
+        if not ok:
+            raise ConfigError(
+                f"{where}.{name}: expected {hints[name]}, got {data[name]!r}")
+        kwargs[name] = value
+    obj = cls(**kwargs)
+    check = getattr(obj, "validate", None)
+    if check is not None:
+        try:
+            check()
+        except ValueError as e:
+            raise ConfigError(f"{where}: {e}") from e
+    return obj
+
+
+def load_section(cls: type[T], section: str, path: str | Path = DEFAULT_PARAMS) -> T:
+    """Load ``params.yaml[section]`` into ``cls`` (strict)."""
+    params = load_params(path)
+    if section not in params:
+        raise ConfigError(f"{path}: missing section '{section}'")
+    return from_dict(cls, params[section], f"{path}:{section}")
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    out = {}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if isinstance(v, types.MappingProxyType):
+            v = dict(v)
+        elif isinstance(v, tuple):
+            v = list(v)
+        out[f.name] = v
+    return out
+
+
+def params_hash(*objs: Any) -> str:
+    """Stable sha256 (16 hex) of one or more config dataclasses / plain dicts."""
+    payload = [to_dict(o) if dataclasses.is_dataclass(o) else o for o in objs]
+    blob = json.dumps(payload, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
