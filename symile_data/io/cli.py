@@ -1,0 +1,55 @@
+"""Foundation subcommands: ``schemas`` and ``validate``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from symile_data import schema
+from symile_data.io.validate import validate_tree
+
+SCHEMAS_DIR = Path("schemas")
+
+
+def _schemas(args: argparse.Namespace) -> int:
+    if args.write:
+        for p in schema.write_schemas(args.dir):
+            print(p)
+        return 0
+    problems = schema.diff_schemas(args.dir)
+    for p in problems:
+        print(p, file=sys.stderr)
+    if not problems:
+        print(f"{args.dir}: {len(schema.names())} schemas match symile_data/schema.py")
+    return 1 if problems else 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    try:
+        reports = validate_tree(args.dir)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    bad = [r for r in reports if not r["ok"]]
+    for r in reports:
+        status = "ok" if r["ok"] else f"{len(r['problems'])} problem(s)"
+        print(f"{r['dataset']}: {status} {json.dumps(r['splits'])}")
+        for p in r["problems"]:
+            print(f"  - {p}")
+    if args.report:
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report).write_text(json.dumps(reports, indent=2) + "\n")
+    return 1 if bad else 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("schemas", help="write or check schemas/*.json against symile_data/schema.py")
+    p.add_argument("--write", action="store_true", help="regenerate the JSON files")
+    p.add_argument("--dir", type=Path, default=SCHEMAS_DIR)
+    p.set_defaults(func=_schemas)
+
+    p = sub.add_parser("validate", help="check shards against schema and manifest")
+    p.add_argument("dir", type=Path, help="a dataset dir or a root holding several")
+    p.add_argument("--report", type=Path, help="also write the report as JSON here")
+    p.set_defaults(func=_validate)

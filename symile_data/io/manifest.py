@@ -1,0 +1,117 @@
+"""Shard naming, per-shard done-markers and the per-dataset manifest.
+
+A dataset directory holds ``{split}-{i:05d}-of-{n:05d}.{ext}`` shards, one
+``<shard>.stats.json`` marker per shard (written after the shard, so a shard without a marker
+is unfinished) and ``manifest.json`` written after all shards. Nothing here carries a
+timestamp: same inputs give byte-identical markers and manifests.
+"""
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+import symile_data
+from symile_data.hashing import sha256_file
+from symile_data.io.atomic import atomic_write_json, read_json
+from symile_data.schema import SCHEMA_VERSION, schema_name
+
+MANIFEST = "manifest.json"
+MARKER_SUFFIX = ".stats.json"
+SHARD_RE = re.compile(r"^(?P<split>[A-Za-z0-9_]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.(?P<ext>parquet|tar)$")
+
+
+class ManifestError(ValueError):
+    pass
+
+
+def shard_name(split: str, i: int, n: int, ext: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_]+", split):
+        raise ValueError(f"split name {split!r}: use letters, digits and '_' only")
+    return f"{split}-{i:05d}-of-{n:05d}.{ext}"
+
+
+def marker_path(shard: Path) -> Path:
+    return shard.with_name(shard.name + MARKER_SUFFIX)
+
+
+def shard_info(shard: Path, rows: int, extra: dict[str, Any]) -> dict[str, Any]:
+    return {"file": shard.name, "rows": int(rows), "bytes": shard.stat().st_size,
+            "sha256": sha256_file(shard), **extra}
+
+
+def marker_matches(shard: Path, expect: dict[str, Any]) -> dict[str, Any] | None:
+    """The marker's content when shard + marker are complete and match ``expect``."""
+    marker = marker_path(shard)
+    if not (shard.exists() and marker.exists()):
+        return None
+    try:
+        info = read_json(marker)
+    except (OSError, ValueError):
+        return None
+    if any(info.get(k) != v for k, v in expect.items()):
+        return None
+    if info.get("bytes") != shard.stat().st_size or info.get("sha256") != sha256_file(shard):
+        return None
+    return info
+
+
+def remove_stale(out_dir: Path, split: str, ext: str, keep: set[str]) -> None:
+    """Delete shards (and markers, temporaries) of ``split`` not in the current plan."""
+    for p in out_dir.glob(f"{split}-*-of-*.{ext}*"):
+        base = p.name[: -len(MARKER_SUFFIX)] if p.name.endswith(MARKER_SUFFIX) else p.name
+        if base not in keep:
+            p.unlink()
+    for p in out_dir.glob(f".{split}-*.tmp"):
+        p.unlink()
+
+
+def schema_b64(schema: pa.Schema) -> str:
+    return base64.b64encode(schema.serialize().to_pybytes()).decode()
+
+
+def schema_from_b64(text: str) -> pa.Schema:
+    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(text)))
+
+
+def build_manifest(*, fmt: str, name: str, schema: pa.Schema | None, params_hash: str,
+                   splits: dict[str, list[dict[str, Any]]], flags: dict[str, Any] | None,
+                   extra: dict[str, Any] | None) -> dict[str, Any]:
+    flags = {"mimic_derived": False, **(flags or {})}
+    return {
+        "format": fmt,
+        "name": name,
+        "schema": schema_name(schema) if schema is not None else None,
+        "schema_version": SCHEMA_VERSION,
+        "schema_arrow_b64": schema_b64(schema) if schema is not None else None,
+        "params_hash": params_hash,
+        "package_version": symile_data.__version__,
+        "pyarrow_version": pa.__version__,
+        "flags": flags,
+        "splits": {s: {"rows": sum(x["rows"] for x in infos),
+                       "bytes": sum(x["bytes"] for x in infos),
+                       "num_shards": len(infos), "shards": infos}
+                   for s, infos in splits.items()},
+        "extra": extra or {},
+    }
+
+
+def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
+    atomic_write_json(Path(out_dir) / MANIFEST, manifest)
+
+
+def read_manifest(dataset_dir: str | Path) -> dict[str, Any]:
+    path = Path(dataset_dir) / MANIFEST
+    if not path.exists():
+        raise ManifestError(f"{path}: no manifest (dataset incomplete or not a symile-data dir)")
+    try:
+        return read_json(path)
+    except ValueError as e:
+        raise ManifestError(f"{path}: not valid JSON ({e})") from e
+
+
+def is_mimic_derived(dataset_dir: str | Path) -> bool:
+    return bool(read_manifest(dataset_dir).get("flags", {}).get("mimic_derived", False))

@@ -1,0 +1,139 @@
+"""Sharded, resumable, deterministic Parquet writer.
+
+Each split is planned up front into n shards of equal row count (the last one shorter), the
+row count chosen from ``ShardSpec`` (target bytes, row cap) and the source's bytes per row.
+Shard i holds rows [i*r, (i+1)*r) of the source, built lazily through ``take_range`` so only
+one shard is in memory. A shard is written to a temporary name, renamed, then its marker is
+written; a re-run skips shards whose marker, size and sha256 still match.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from symile_data.io.atomic import atomic_path, atomic_write_json
+from symile_data.io.manifest import (build_manifest, marker_matches, marker_path,
+                                     remove_stale, shard_info, shard_name, write_manifest)
+from symile_data.progress import progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardSpec:
+    target_shard_bytes: int = 500_000_000   # on-disk-ish target (estimated from arrow bytes)
+    max_rows_per_shard: int = 1_000_000
+    row_group_rows: int = 8192              # rows per row group: the streaming read unit
+    compression: str = "zstd"
+    compression_level: int = 3
+
+    def validate(self) -> None:
+        for f in ("target_shard_bytes", "max_rows_per_shard", "row_group_rows"):
+            if getattr(self, f) <= 0:
+                raise ValueError(f"{f} must be > 0, got {getattr(self, f)}")
+
+
+class RowSource(Protocol):
+    num_rows: int
+
+    def take_range(self, start: int, stop: int) -> pa.Table: ...
+
+
+class TableSource:
+    """Adapts an in-memory ``pa.Table`` to the RowSource protocol."""
+
+    def __init__(self, table: pa.Table):
+        self.table = table
+        self.num_rows = table.num_rows
+
+    def take_range(self, start: int, stop: int) -> pa.Table:
+        return self.table.slice(start, stop - start)
+
+
+def as_source(obj: Any) -> RowSource:
+    if isinstance(obj, pa.Table):
+        return TableSource(obj)
+    if hasattr(obj, "take_range") and hasattr(obj, "num_rows"):
+        return obj
+    raise TypeError(f"split source must be a pyarrow.Table or a RowSource, got {type(obj)}")
+
+
+def conform(table: pa.Table, schema: pa.Schema, where: str) -> pa.Table:
+    """Select and cast ``table`` to ``schema``; name the missing or uncastable column."""
+    missing = [n for n in schema.names if n not in table.column_names]
+    if missing:
+        raise ValueError(f"{where}: missing column(s) {missing} for schema "
+                         f"{(schema.metadata or {}).get(b'symile_data.schema', b'?').decode()}")
+    table = table.select(schema.names)
+    try:
+        return table.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
+        raise ValueError(f"{where}: rows do not fit the declared schema: {e}") from e
+
+
+def rows_per_shard(source: RowSource, schema: pa.Schema, spec: ShardSpec) -> int:
+    """Rows per shard from the first rows' arrow size (deterministic for the same data)."""
+    n = source.num_rows
+    if n == 0:
+        return spec.max_rows_per_shard
+    probe = conform(source.take_range(0, min(n, 2048)), schema, "size probe")
+    per_row = max(1.0, probe.nbytes / max(1, probe.num_rows))
+    by_bytes = max(1, int(spec.target_shard_bytes // per_row))
+    return max(1, min(spec.max_rows_per_shard, by_bytes))
+
+
+def write_parquet_split(out_dir: Path, split: str, source: RowSource, schema: pa.Schema,
+                        spec: ShardSpec, params_hash: str) -> list[dict[str, Any]]:
+    r = rows_per_shard(source, schema, spec)
+    n = max(1, math.ceil(source.num_rows / r))
+    names = [shard_name(split, i, n, "parquet") for i in range(n)]
+    remove_stale(out_dir, split, "parquet", set(names))
+    infos = []
+    for i in progress(range(n), desc=f"write {out_dir.name}/{split}", total=n, unit="shard"):
+        start, stop = i * r, min(source.num_rows, (i + 1) * r)
+        shard = out_dir / names[i]
+        expect = {"params_hash": params_hash, "row_start": start, "row_stop": stop}
+        done = marker_matches(shard, expect)
+        if done is not None:
+            log.debug("skip finished shard %s", shard.name)
+            infos.append(_public(done))
+            continue
+        table = conform(source.take_range(start, stop), schema, f"{shard.name}")
+        if table.num_rows != stop - start:
+            raise ValueError(f"{shard.name}: source returned {table.num_rows} rows for "
+                             f"range [{start}, {stop})")
+        with atomic_path(shard) as tmp:
+            pq.write_table(table, tmp, row_group_size=spec.row_group_rows,
+                           compression=spec.compression,
+                           compression_level=spec.compression_level)
+        info = shard_info(shard, table.num_rows, expect)
+        atomic_write_json(marker_path(shard), info)   # done-marker last
+        infos.append(_public(info))
+    return infos
+
+
+def _public(info: dict[str, Any]) -> dict[str, Any]:
+    return {k: info[k] for k in ("file", "rows", "bytes", "sha256")}
+
+
+def write_parquet_dataset(out_dir: str | Path, splits: dict[str, Any], schema: pa.Schema, *,
+                          name: str, params_hash: str, spec: ShardSpec = ShardSpec(),
+                          flags: dict[str, Any] | None = None,
+                          extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write every split as shards, then ``manifest.json``; returns the manifest."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "manifest.json").unlink(missing_ok=True)  # incomplete until rewritten last
+    written = {split: write_parquet_split(out_dir, split, as_source(src), schema, spec,
+                                          params_hash)
+               for split, src in splits.items()}
+    manifest = build_manifest(fmt="parquet", name=name, schema=schema, params_hash=params_hash,
+                              splits=written, flags=flags, extra=extra)
+    write_manifest(out_dir, manifest)
+    return manifest
