@@ -53,8 +53,12 @@ def schema_name(schema: pa.Schema) -> str | None:
 
 
 def vec(dim: int, dtype: pa.DataType = pa.float16()) -> pa.DataType:
-    """A fixed-length vector column type (e.g. a feature of width ``dim``)."""
-    return pa.list_(dtype, dim)
+    """A fixed-length vector column type (e.g. a feature of width ``dim``).
+
+    The child field is named "element" (Parquet's LIST convention) so that a schema read back
+    from a shard equals the declared one.
+    """
+    return pa.list_(pa.field("element", dtype), dim)
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,6 +83,67 @@ register("xor_samples", "Synthetic XOR tuples (a, b, c) of SPEC section 4")(xor_
 # --------------------------------------------------------------------------------------------
 # Symile-M3 (issue 4) -- tables declared below this line.
 # --------------------------------------------------------------------------------------------
+def _hf_media(kind: str) -> pa.DataType:
+    # Hugging Face Image / Audio feature storage: struct<bytes, path>
+    return pa.struct([pa.field("bytes", pa.binary()), pa.field("path", pa.string())])
+
+
+def m3_samples_schema(embed_media: bool = False) -> pa.Schema:
+    fields = [
+        pa.field("key", pa.string(), nullable=False),          # "{split}-{i:09d}", stable
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("cls_id", pa.int16(), nullable=False),        # ImageNet-1k index 0..999
+        pa.field("synset", pa.string(), nullable=False),
+        pa.field("lang_id", pa.int8(), nullable=False),        # index in the SPEC list for w
+        pa.field("lang", pa.string(), nullable=False),
+        pa.field("target_word", pa.string(), nullable=False),  # class name in lang
+        pa.field("text", pa.string(), nullable=False),         # w words joined by "_"
+        pa.field("image_key", pa.string(), nullable=False),    # -> m3_images.image_key
+        pa.field("audio_key", pa.string(), nullable=False),    # -> m3_clips.audio_key
+        pa.field("image_missing", pa.bool_(), nullable=False),  # test split always False
+        pa.field("text_missing", pa.bool_(), nullable=False),
+        pa.field("audio_missing", pa.bool_(), nullable=False),
+    ]
+    if embed_media:  # raw bytes instead of references (HF Image / Audio features)
+        fields += [pa.field("image", _hf_media("image")), pa.field("audio", _hf_media("audio"))]
+    return _with_meta("m3_samples", fields)
+
+
+register("m3_samples", "Symile-M3 samples (SPEC section 2), one row per sample")(
+    m3_samples_schema)
+
+
+@register("m3_images", "Symile-M3 unique images (one row per source image, keyed by content)")
+def m3_images_schema() -> pa.Schema:
+    return _with_meta("m3_images", [
+        pa.field("image_key", pa.string(), nullable=False),   # sha256(synset, bytes)[:32]
+        pa.field("synset", pa.string(), nullable=False),
+        pa.field("cls_id", pa.int16(), nullable=False),
+        pa.field("source_path", pa.string(), nullable=False),  # original file / hub reference
+        pa.field("path", pa.string()),                        # resized JPEG, relative to table dir
+        pa.field("width", pa.int32()),                        # of the resized JPEG, pixels
+        pa.field("height", pa.int32()),
+        pa.field("status", pa.string(), nullable=False),      # "ok" | "failed"
+        pa.field("error", pa.string()),
+    ])
+
+
+@register("m3_clips", "Symile-M3 unique audio clips (one row per (text, lang, engine, voice))")
+def m3_clips_schema() -> pa.Schema:
+    return _with_meta("m3_clips", [
+        pa.field("audio_key", pa.string(), nullable=False),   # sha256(text, lang, engine, voice)
+        pa.field("lang", pa.string(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),        # spoken sentence / CV transcript
+        pa.field("engine", pa.string(), nullable=False),      # espeak-ng | gtts | common_voice
+        pa.field("voice", pa.string(), nullable=False),
+        pa.field("source_path", pa.string()),                 # Common Voice clip, else null
+        pa.field("path", pa.string()),                        # cached audio, relative to table dir
+        pa.field("sample_rate", pa.int32()),                  # Hz
+        pa.field("duration_s", pa.float32()),
+        pa.field("status", pa.string(), nullable=False),      # "ok" | "failed" | "dropped"
+        pa.field("error", pa.string()),
+    ])
+
 
 # --------------------------------------------------------------------------------------------
 # Symile-MIMIC (issue 5) -- tables declared below this line.
@@ -87,6 +152,55 @@ register("xor_samples", "Synthetic XOR tuples (a, b, c) of SPEC section 4")(xor_
 # --------------------------------------------------------------------------------------------
 # Encoder features (issue 6) -- tables declared below this line.
 # --------------------------------------------------------------------------------------------
+M3_D_IMG = 1024   # CLIP ViT-L/14 pooler_output width (SPEC section 2)
+M3_D_AUD = 1280   # Whisper-large-v3 encoder width
+M3_TEXT_LEN = 64  # reference-dims default for the generated JSON; real L comes from the data
+
+
+def feature_table_schema(dim: int = M3_D_IMG, dtype: str = "float16") -> pa.Schema:
+    """One row per unique item (image or clip) for one encoder id (see features/tables.py)."""
+    vt = pa.float16() if dtype == "float16" else pa.float32()
+    return _with_meta("feature_table", [
+        pa.field("key", pa.string(), nullable=False),     # image_key / audio_key (content hash)
+        pa.field("status", pa.string(), nullable=False),  # "ok" | "failed"
+        pa.field("error", pa.string(), nullable=False),   # "" when ok
+        pa.field("feat", vec(dim, vt)),                   # (D,), null when failed
+    ])
+
+
+register("feature_table", "Encoder features, one row per unique item (issue 6)")(
+    feature_table_schema)
+
+
+@register("text_tokens", "Tokenized unique texts (issue 6), variable length before padding")
+def text_tokens_schema() -> pa.Schema:
+    return _with_meta("text_tokens", [
+        pa.field("text", pa.string(), nullable=False),         # the unique text (join key)
+        pa.field("text_key", pa.string(), nullable=False),     # sha256(text)[:16]
+        pa.field("input_ids", pa.list_(pa.int32()), nullable=False),  # with <s> ... </s>
+        pa.field("n_tokens", pa.int32(), nullable=False),      # len(input_ids) after truncation
+        pa.field("truncated", pa.bool_(), nullable=False),     # True when cut at max_length
+    ])
+
+
+def m3_train_schema(d_img: int = M3_D_IMG, d_aud: int = M3_D_AUD, text_len: int = M3_TEXT_LEN,
+                    dtype: str = "float16") -> pa.Schema:
+    """M3 training shards: the m3_samples columns + features joined by key (issue 6).
+
+    Rows with image/audio/text_missing keep the real feature; the training side replaces it.
+    """
+    vt = pa.float16() if dtype == "float16" else pa.float32()
+    return _with_meta("m3_train", list(m3_samples_schema()) + [
+        pa.field("image_feat", vec(d_img, vt), nullable=False),           # (D_img,)
+        pa.field("audio_feat", vec(d_aud, vt), nullable=False),           # (D_aud,)
+        pa.field("text_input_ids", vec(text_len, pa.int32()), nullable=False),   # (L,) padded
+        pa.field("text_attention_mask", vec(text_len, pa.int8()), nullable=False),  # 1 = token
+    ])
+
+
+register("m3_train", "Symile-M3 training shards: samples joined with encoder features")(
+    m3_train_schema)
+
 
 # --------------------------------------------------------------------------------------------
 # Training and evaluation outputs (issue 3) -- tables declared below this line.

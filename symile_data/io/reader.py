@@ -58,7 +58,9 @@ def to_tensors(arrays: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for k, v in arrays.items():
         if isinstance(v, np.ndarray) and v.dtype != object:
-            out[k] = torch.from_numpy(np.ascontiguousarray(v))
+            v = np.ascontiguousarray(v)
+            # arrow hands out read-only zero-copy views; torch wants writable memory
+            out[k] = torch.from_numpy(v if v.flags.writeable else v.copy())
         else:
             out[k] = list(v)
     return out
@@ -185,7 +187,7 @@ class ParquetMapDataset(Dataset):
         u = bisect.bisect_right(self.starts, i) - 1
         arrays = self._unit(u)
         j = i - self.starts[u]
-        return {k: (torch.from_numpy(np.asarray(v[j])) if isinstance(v, np.ndarray)
+        return {k: (torch.tensor(v[j]) if isinstance(v, np.ndarray)
                     and v.dtype != object else v[j]) for k, v in arrays.items()}
 
     def read_all(self, columns: Sequence[str] | None = None) -> dict[str, Any]:

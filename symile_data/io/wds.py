@@ -43,7 +43,7 @@ class ListSource:
 
 def sanitize_key(key: str) -> str:
     """Map an arbitrary sample key to ``[A-Za-z0-9_-]+`` (no '/', '..' or '.')."""
-    clean = _KEY_BAD.sub("_", str(key)).strip("_")
+    clean = re.sub("_+", "_", _KEY_BAD.sub("_", str(key))).strip("_")
     if not clean:
         raise ValueError(f"sample key {key!r} is empty after sanitising")
     return clean

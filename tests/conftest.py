@@ -1,0 +1,11 @@
+"""Suite-wide settings: offline hubs, no analytics, small thread pools, quiet progress."""
+import os
+
+for _k, _v in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+               "DVC_NO_ANALYTICS": "1", "SYMILE_DATA_PROGRESS": "off",
+               "OMP_NUM_THREADS": "1"}.items():
+    os.environ.setdefault(_k, _v)
+
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
