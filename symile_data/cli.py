@@ -12,6 +12,7 @@ import sys
 
 SUBCOMMAND_MODULES = [
     "symile_data.io.cli",
+    "symile_data.features.cli",
 ]
 
 
