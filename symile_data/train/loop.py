@@ -1,0 +1,210 @@
+"""Training loop: AdamW, bf16 autocast on CUDA (fp32 on CPU), gradient accumulation, exact
+resume, best checkpoint by validation loss, JSON-lines metrics.
+
+Outputs in ``out_dir``:
+  last.pt        model, optimiser, step / epoch / micro-batch position, every RNG state, the
+                 loss generator and the byte length of metrics.jsonl at that point
+  best.pt        model weights of the epoch with the lowest validation loss (+ spec, epoch)
+  metrics.jsonl  {"kind": "train"|"val", "epoch", "step", "loss", "logit_scale", ...}
+  done.json      written last: params hash, best epoch / val loss, steps (the done marker)
+  timing.json    wall-clock seconds (kept out of done.json so that outputs are reproducible)
+A killed run restarts from last.pt: the reader is seeded per (seed, epoch), so skipping the
+micro-batches already consumed in the epoch reproduces the uninterrupted run exactly.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from symile_data.config import params_hash, to_dict
+from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
+from symile_data.io.manifest import read_manifest
+from symile_data.io.reader import ParquetIterable, split_files
+from symile_data.progress import progress
+from symile_data.train.config import LOSSES, TrainConfig
+from symile_data.train.factory import build_model
+from symile_data.train.loss import loss_fn
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA, plain fp32 elsewhere."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v)
+            for k, v in batch.items()}
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+             "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _save(path: Path, payload: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def run_hash(kind: str, loss: str, cfg: TrainConfig, dataset_dir: Path) -> str:
+    data = read_manifest(dataset_dir)
+    return params_hash(cfg, {"model": kind, "loss": loss,
+                             "dataset": data.get("params_hash"), "name": data.get("name")})
+
+
+@torch.no_grad()
+def validation_loss(model, loader, compute, device, seed: int) -> float:
+    """Mean loss over the val split; O(N) negatives from a fixed generator (comparable)."""
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    total, rows = 0.0, 0
+    for batch in loader:
+        n = len(next(iter(batch.values())))
+        if n < 2:
+            continue
+        with autocast(device):
+            loss = compute(model(to_device(batch, device)), model.logit_scale, gen)
+        total += float(loss) * n
+        rows += n
+    model.train()
+    if rows == 0:
+        raise ValueError("validation split has no batch of >= 2 rows")
+    return total / rows
+
+
+def train(dataset_dir: str | Path, out_dir: str | Path, kind: str, loss: str,
+          cfg: TrainConfig, device: str | None = None,
+          on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Train ``kind`` with ``loss`` on ``dataset_dir``; resumable; returns done.json's dict."""
+    dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
+    h = run_hash(kind, loss, cfg, dataset_dir)
+    done_path, last_path = out_dir / "done.json", out_dir / "last.pt"
+    if done_path.exists() and read_json(done_path).get("params_hash") == h:
+        log.info("%s: already trained with these params, skipping", out_dir)
+        return read_json(done_path)
+    dev = pick_device(device)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    random.seed(cfg.seed)
+    model, spec = build_model(kind, cfg, dataset_dir)
+    model.to(dev).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)           # O(N) negative permutations
+    compute = loss_fn(loss, cfg.negatives, normalize=False, max_logits=cfg.max_logits)
+    st = {"epoch": 0, "micro": 0, "step": 0, "best_val": math.inf, "best_epoch": -1,
+          "metrics_bytes": 0, "running": 0.0, "seen": 0}     # running/seen: loss since last log
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metrics_path = out_dir / "metrics.jsonl"
+    if last_path.exists():
+        ck = torch.load(last_path, map_location=dev, weights_only=False)
+        if ck["params_hash"] != h:
+            raise ValueError(f"{last_path}: checkpoint of other params ({ck['params_hash']} != "
+                             f"{h}); remove {out_dir} to start over")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        gen.set_state(ck["loss_generator"])
+        _set_rng_state(ck["rng"])
+        st = ck["state"]
+        log.info("%s: resuming at epoch %d, step %d", out_dir, st["epoch"], st["step"])
+    with open(metrics_path, "a+b") as f:                     # drop lines after the checkpoint
+        f.truncate(st["metrics_bytes"])
+
+    base = {"persistent_workers": False, "batch_size": None, "num_workers": cfg.num_workers}
+    train_ds = ParquetIterable(split_files(dataset_dir, "train"), columns=model.columns,
+                               batch_size=cfg.batch_size, shuffle_buffer=cfg.shuffle_buffer,
+                               seed=cfg.seed)
+    val_loader = DataLoader(ParquetIterable(split_files(dataset_dir, "val"),
+                                            columns=model.columns, batch_size=cfg.batch_size),
+                            **base)
+    per_epoch = math.ceil(train_ds.num_rows / cfg.batch_size)
+
+    def log_line(obj: dict) -> None:
+        with open(metrics_path, "a") as f:
+            f.write(json.dumps(obj, sort_keys=True) + "\n")
+
+    def checkpoint() -> None:
+        st["metrics_bytes"] = metrics_path.stat().st_size
+        _save(last_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                          "loss_generator": gen.get_state(), "rng": _rng_state(),
+                          "state": dict(st), "params_hash": h, "spec": spec})
+
+    t0 = time.perf_counter()
+    while st["epoch"] < cfg.epochs:
+        epoch = st["epoch"]
+        train_ds.set_epoch(epoch)
+        loader = DataLoader(train_ds, **base)
+        opt.zero_grad(set_to_none=True)
+        for micro, batch in enumerate(progress(loader, f"{out_dir.name} epoch {epoch}",
+                                               total=per_epoch, unit="batch")):
+            if micro < st["micro"]:
+                continue                                     # consumed before the restart
+            if len(next(iter(batch.values()))) >= 2:
+                with autocast(dev):
+                    value = compute(model(to_device(batch, dev)), model.logit_scale, gen)
+                (value / cfg.grad_accum).backward()
+                st["running"] += float(value)
+                st["seen"] += 1
+            st["micro"] = micro + 1
+            if st["micro"] % cfg.grad_accum and st["micro"] < per_epoch:
+                continue
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            st["step"] += 1
+            if st["step"] % cfg.log_every_steps == 0 and st["seen"]:
+                log_line({"kind": "train", "epoch": epoch, "step": st["step"],
+                          "loss": st["running"] / st["seen"],
+                          "logit_scale": float(model.logit_scale)})
+                st["running"], st["seen"] = 0.0, 0
+            if on_step is not None:
+                on_step(st["step"])
+            if cfg.ckpt_every_steps and st["step"] % cfg.ckpt_every_steps == 0:
+                checkpoint()
+        st["epoch"], st["micro"] = epoch + 1, 0
+        if (epoch + 1) % cfg.val_every_epochs == 0 or epoch + 1 == cfg.epochs:
+            val = validation_loss(model, val_loader, compute, dev, cfg.seed + 1)
+            log_line({"kind": "val", "epoch": epoch, "step": st["step"], "loss": val,
+                      "logit_scale": float(model.logit_scale)})
+            if val < st["best_val"]:
+                st["best_val"], st["best_epoch"] = val, epoch
+                _save(out_dir / "best.pt", {"model": model.state_dict(), "spec": spec,
+                                            "epoch": epoch, "val_loss": val, "loss": loss,
+                                            "params_hash": h})
+        checkpoint()
+    done = {"params_hash": h, "model": kind, "loss": loss, "config": to_dict(cfg),
+            "spec": spec, "steps": st["step"], "epochs": st["epoch"],
+            "best_epoch": st["best_epoch"], "best_val_loss": st["best_val"],
+            "dataset_dir": str(dataset_dir)}
+    atomic_write_json(out_dir / "timing.json", {"wall_s": time.perf_counter() - t0,
+                                                "device": str(dev)})
+    atomic_write_json(done_path, done)
+    return done

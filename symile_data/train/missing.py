@@ -1,0 +1,98 @@
+"""Missing modalities, handled in the encoder inputs only, never by masking the loss (SPEC 1).
+
+- Feature modalities (M3 image / audio): a missing feature is replaced by the mean feature of
+  the observed TRAINING rows, and a learned 2-row embedding of the missingness indicator
+  (row 0 = observed, row 1 = missing) is concatenated before the projection head.
+- Text: a dedicated ``[MISSING]`` token (one id appended to the vocabulary) replaces the text.
+- MIMIC labs: a missing lab gets the training-set mean percentile plus a 0/1 indicator per lab,
+  1 = OBSERVED, 0 = missing (the reference's meaning; column ``labs_observed``).
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+from torch import Tensor, nn
+
+MISSING_TOKEN = "[MISSING]"
+
+
+class FeatureImputer(nn.Module):
+    """(B, D) features + (B,) missing flags -> (B, D + d_indicator)."""
+
+    def __init__(self, dim: int, d_indicator: int = 16):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))      # set by set_mean / the checkpoint
+        self.register_buffer("mean_fitted", torch.zeros((), dtype=torch.bool))
+        self.indicator = nn.Embedding(2, d_indicator)
+
+    def set_mean(self, mean: Tensor) -> None:
+        if mean.shape != self.mean.shape:
+            raise ValueError(f"mean feature must have shape {tuple(self.mean.shape)}, "
+                             f"got {tuple(mean.shape)}")
+        self.mean.copy_(mean)
+        self.mean_fitted.fill_(True)
+
+    def forward(self, feat: Tensor, missing: Tensor) -> Tensor:
+        missing = missing.to(torch.bool).reshape(-1)
+        if bool(missing.any()) and not bool(self.mean_fitted):
+            raise RuntimeError("FeatureImputer: missing rows but the training mean was never "
+                               "fitted (call set_mean with observed_mean of the train split)")
+        feat = feat.to(self.mean.dtype)
+        filled = torch.where(missing.unsqueeze(1), self.mean.unsqueeze(0), feat)
+        return torch.cat([filled, self.indicator(missing.long()).to(filled.dtype)], dim=1)
+
+
+def observed_mean(batches: Iterable[tuple[Tensor, Tensor]], dim: int) -> Tensor:
+    """Streaming float64 mean of the rows whose missing flag is False.
+
+    ``batches`` yields (features (B, D), missing (B,)); nothing is held beyond one batch.
+    """
+    total = torch.zeros(dim, dtype=torch.float64)
+    count = 0
+    for feat, missing in batches:
+        keep = ~missing.to(torch.bool).reshape(-1)
+        total += feat[keep].to(torch.float64).sum(0)
+        count += int(keep.sum())
+    if count == 0:
+        raise ValueError("no observed rows to compute the mean feature from")
+    return (total / count).to(torch.float32)
+
+
+def replace_missing_text(input_ids: Tensor, attention_mask: Tensor, missing: Tensor,
+                         missing_id: int, bos_id: int | None, eos_id: int | None,
+                         pad_id: int) -> tuple[Tensor, Tensor]:
+    """Rows flagged missing become ``[bos] [MISSING] [eos] pad...`` (vectorised).
+
+    input_ids / attention_mask: (B, L); missing: (B,) bool. Returns new (ids, mask).
+    """
+    missing = missing.to(torch.bool).reshape(-1)
+    if not bool(missing.any()):
+        return input_ids, attention_mask
+    _, length = input_ids.shape
+    tokens = [t for t in (bos_id, missing_id, eos_id) if t is not None][:length]
+    row = torch.full((length,), pad_id, dtype=input_ids.dtype, device=input_ids.device)
+    row[:len(tokens)] = torch.tensor(tokens, dtype=input_ids.dtype)
+    row_mask = torch.zeros(length, dtype=attention_mask.dtype, device=attention_mask.device)
+    row_mask[:len(tokens)] = 1
+    sel = missing.unsqueeze(1)
+    return (torch.where(sel, row.unsqueeze(0), input_ids),
+            torch.where(sel, row_mask.unsqueeze(0), attention_mask))
+
+
+def impute_labs(percentiles: Tensor, train_mean: Tensor) -> tuple[Tensor, Tensor]:
+    """(B, 50) percentiles with NaN for missing -> (imputed (B, 50), observed (B, 50) int8).
+
+    ``train_mean`` (50,) is the training split's mean percentile per lab.
+    """
+    observed = ~torch.isnan(percentiles)
+    imputed = torch.where(observed, percentiles, train_mean.to(percentiles.dtype).unsqueeze(0))
+    return imputed, observed.to(torch.int8)
+
+
+def labs_input(percentiles: Tensor, observed: Tensor) -> Tensor:
+    """Labs MLP input: (B, 50) imputed percentiles ++ (B, 50) indicators (1 = observed)."""
+    if torch.isnan(percentiles).any():
+        raise ValueError("labs_percentiles contain NaN: impute them with the train mean "
+                         "percentile first (impute_labs)")
+    return torch.cat([percentiles.float(), observed.float()], dim=1)
