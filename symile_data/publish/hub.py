@@ -1,0 +1,293 @@
+"""Upload dataset directories to the Hugging Face Hub, resumably, then verify the remote copy.
+
+Order of work: refuse MIMIC-derived data (before anything else, before any network call),
+write the card (README.md), plan the files (shards, markers, manifests, card) into commits of at
+most 100 files, skip files already on the Hub with the same content (so an interrupted upload
+resumes), upload the rest commit by commit (manifests and the card in the last commit, so a
+remote config only looks complete once its shards are there), then compare the remote file list
+and sizes with the manifests.
+
+HTTP 429 and 5xx are retried with exponential backoff (tenacity); other HTTP errors and
+connection errors fail at once with a clear message. The token comes from HF_TOKEN or the
+``huggingface_hub`` login; it is never printed or logged, and is masked in any error text.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import tenacity
+
+from symile_data.hashing import sha256_file
+from symile_data.io.manifest import MANIFEST, marker_path, read_manifest
+from symile_data.publish.card import write_publish_card
+
+log = logging.getLogger(__name__)
+
+MAX_FILES_PER_COMMIT = 100
+REPO_TYPE = "dataset"
+LFS_SUFFIXES = (".parquet", ".tar", ".pt")   # large binaries the Hub stores in LFS/Xet
+
+
+class PublishError(RuntimeError):
+    """A refusal or failure to publish, with a message fit for the user."""
+
+
+@dataclasses.dataclass(frozen=True)
+class UploadFile:
+    path_in_repo: str   # posix path relative to the published root
+    local: Path
+    size: int           # bytes
+
+
+# ---------------------------------------------------------------- refusal and planning
+def dataset_dirs(root: Path) -> list[Path]:
+    """Every dataset directory (holding manifest.json) at or below ``root``."""
+    if (root / MANIFEST).exists():
+        return [root]
+    return sorted(p.parent for p in root.rglob(MANIFEST))
+
+
+def refuse_mimic_derived(root: Path) -> list[Path]:
+    """Raise PublishError when any dataset under ``root`` is MIMIC-derived; else its dirs."""
+    if not root.is_dir():
+        raise PublishError(f"{root}: no such directory")
+    dirs = dataset_dirs(root)
+    if not dirs:
+        raise PublishError(f"{root}: no {MANIFEST} found (no complete dataset to publish)")
+    for d in dirs:
+        m = read_manifest(d)
+        if m.get("flags", {}).get("mimic_derived", False):
+            raise PublishError(
+                f"refusing to publish {root}: dataset '{m.get('name')}' in {d} is MIMIC-derived "
+                f"(manifest flags.mimic_derived = true). MIMIC-IV, MIMIC-IV-ECG and MIMIC-CXR "
+                f"and anything derived from them fall under the PhysioNet credentialed-access data "
+                f"use agreement, which forbids sharing them: they are never uploaded to a hub. "
+                f"Nothing was uploaded.")
+    return dirs
+
+
+def plan_files(root: Path, dirs: list[Path]) -> list[UploadFile]:
+    """Shards and markers first, then manifests, then README.md (last)."""
+    data, manifests = [], []
+    for d in dirs:
+        m = read_manifest(d)
+        for split, info in m["splits"].items():
+            for entry in info["shards"]:
+                shard = d / entry["file"]
+                if not shard.exists() or shard.stat().st_size != entry["bytes"]:
+                    raise PublishError(f"{shard}: missing or not the size in {d / MANIFEST} "
+                                       f"(run `symile-data validate {d}`)")
+                data.append(shard)
+                if marker_path(shard).exists():
+                    data.append(marker_path(shard))
+        manifests.append(d / MANIFEST)
+    files = sorted(data, key=lambda p: p.relative_to(root).as_posix()) + manifests
+    files.append(root / "README.md")
+    return [UploadFile(p.relative_to(root).as_posix(), p, p.stat().st_size) for p in files]
+
+
+def plan_commits(files: list[UploadFile], max_files: int = MAX_FILES_PER_COMMIT
+                 ) -> list[list[UploadFile]]:
+    """Consecutive batches of at most ``max_files``; the last batch holds every manifest and the
+    card (so they land after all data)."""
+    if max_files <= 0:
+        raise ValueError(f"max_files must be > 0, got {max_files}")
+    tail = [f for f in files if f.local.name in (MANIFEST, "README.md")]
+    if len(tail) > max_files:
+        raise PublishError(f"{len(tail)} manifests + card exceed {max_files} files per commit")
+    head = [f for f in files if f not in tail]
+    batches = [head[i:i + max_files] for i in range(0, len(head), max_files)]
+    if batches and len(batches[-1]) + len(tail) <= max_files:
+        batches[-1] = batches[-1] + tail
+    else:
+        batches.append(tail)
+    return batches
+
+
+def format_plan(repo_id: str, commits: list[list[UploadFile]], skipped: int = 0) -> str:
+    total = sum(f.size for c in commits for f in c)
+    lines = [f"plan: {sum(len(c) for c in commits)} file(s), {total} bytes, {len(commits)} "
+             f"commit(s) to dataset repo {repo_id}" + (f" ({skipped} already there)" if skipped
+                                                       else "")]
+    for i, c in enumerate(commits):
+        lines.append(f"commit {i + 1}/{len(commits)}: {len(c)} file(s), "
+                     f"{sum(f.size for f in c)} bytes")
+        lines += [f"  {f.path_in_repo}  {f.size}" for f in c]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- retries and errors
+def is_retryable(exc: BaseException) -> bool:
+    """HTTP 429 (rate limit) and 5xx (server) only."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    return isinstance(status, int) and (status == 429 or 500 <= status < 600)
+
+
+def retrying(attempts: int = 6, wait_s: float = 2.0, max_wait_s: float = 60.0
+             ) -> tenacity.Retrying:
+    def _log(state: tenacity.RetryCallState) -> None:
+        status = getattr(getattr(state.outcome.exception(), "response", None), "status_code", "?")
+        log.warning("Hub answered HTTP %s; retry %d/%d", status, state.attempt_number,
+                    attempts - 1)
+    return tenacity.Retrying(retry=tenacity.retry_if_exception(is_retryable),
+                             wait=tenacity.wait_exponential(multiplier=wait_s, max=max_wait_s),
+                             stop=tenacity.stop_after_attempt(attempts), reraise=True,
+                             before_sleep=_log)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    from huggingface_hub.errors import OfflineModeIsEnabled
+    if isinstance(exc, (OfflineModeIsEnabled, ConnectionError, TimeoutError)):
+        return True
+    try:
+        import httpx
+        if isinstance(exc, httpx.TransportError):
+            return True
+    except ImportError:  # pragma: no cover -- huggingface_hub >= 1.0 depends on httpx
+        pass
+    try:
+        import requests
+        return isinstance(exc, requests.ConnectionError)
+    except ImportError:  # pragma: no cover
+        return False
+
+
+def hub_offline() -> bool:
+    from huggingface_hub import constants
+    env = os.environ.get("HF_HUB_OFFLINE", "").strip().upper()
+    return bool(constants.HF_HUB_OFFLINE) or env in {"1", "ON", "YES", "TRUE"}
+
+
+def redact(text: str, token: str | None) -> str:
+    return text.replace(token, "***") if token else text
+
+
+def git_blob_sha1(path: Path) -> str:
+    """The git object id of a file (what the Hub reports as blob_id for non-LFS files)."""
+    data = path.read_bytes()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def same_content(remote: Any, f: UploadFile) -> bool:
+    if getattr(remote, "size", None) != f.size:
+        return False
+    lfs = getattr(remote, "lfs", None)
+    if lfs is not None:
+        return getattr(lfs, "sha256", None) == sha256_file(f.local)
+    return getattr(remote, "blob_id", None) == git_blob_sha1(f.local)
+
+
+# ---------------------------------------------------------------- the Hub calls
+def get_token() -> str | None:
+    """HF_TOKEN from the environment, else the ``huggingface_hub`` login; never printed."""
+    from huggingface_hub import get_token as hf_get_token
+    return hf_get_token()
+
+
+def remote_files(api: Any, repo_id: str, call: Callable) -> dict[str, Any]:
+    """path -> RepoFile of every file in the dataset repo (folders left out)."""
+    entries = call(lambda: list(api.list_repo_tree(repo_id, recursive=True,
+                                                   repo_type=REPO_TYPE)))
+    return {e.path: e for e in entries if getattr(e, "size", None) is not None
+            and hasattr(e, "blob_id")}
+
+
+def verify_remote(remote: dict[str, Any], files: list[UploadFile], root: Path,
+                  dirs: list[Path]) -> list[str]:
+    """Problems: planned files missing or of another size remotely; every manifest shard is
+    checked against the manifest's byte count."""
+    problems = []
+    for f in files:
+        r = remote.get(f.path_in_repo)
+        if r is None:
+            problems.append(f"{f.path_in_repo}: not on the Hub")
+        elif r.size != f.size:
+            problems.append(f"{f.path_in_repo}: {r.size} bytes on the Hub, {f.size} locally")
+    for d in dirs:
+        prefix = d.relative_to(root).as_posix()
+        prefix = "" if prefix == "." else prefix + "/"
+        for info in read_manifest(d)["splits"].values():
+            for entry in info["shards"]:
+                r = remote.get(prefix + entry["file"])
+                if r is not None and r.size != entry["bytes"]:
+                    problems.append(f"{prefix}{entry['file']}: {r.size} bytes on the Hub, "
+                                    f"manifest says {entry['bytes']}")
+    return problems
+
+
+def publish(root: str | Path, repo_id: str, *, private: bool = False, dry_run: bool = False,
+            api: Any = None, max_files_per_commit: int = MAX_FILES_PER_COMMIT,
+            retry: tenacity.Retrying | None = None, license: str = "other",
+            echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Publish every dataset under ``root`` as one dataset repo; returns a report dict.
+
+    ``api`` is an ``HfApi``-like object (tests pass a fake); by default one is built with the
+    token from the environment or the login. Raises PublishError on refusal or failure."""
+    root = Path(root)
+    if "/" not in repo_id or repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise PublishError(f"--repo-id {repo_id!r}: expected ORG/NAME")
+    dirs = refuse_mimic_derived(root)            # before the card, before any network call
+    write_publish_card(root, repo_id=repo_id, license=license)
+    files = plan_files(root, dirs)
+    if dry_run:
+        echo(format_plan(repo_id, plan_commits(files, max_files_per_commit)))
+        echo(f"dry run: card written to {root / 'README.md'}; nothing uploaded")
+        return {"repo_id": repo_id, "dry_run": True, "files": len(files),
+                "bytes": sum(f.size for f in files), "uploaded": 0, "problems": []}
+    if hub_offline():
+        raise PublishError("the Hugging Face Hub is offline here (HF_HUB_OFFLINE is set): "
+                           "unset it to publish, or use --dry-run to see the plan")
+    token = None
+    if api is None:
+        token = get_token()
+        if not token:
+            raise PublishError("no Hugging Face token: set HF_TOKEN or run `hf auth login` "
+                               "(the token is read from there only, never from arguments)")
+        from huggingface_hub import HfApi
+        api = HfApi(token=token)
+    retry = retry or retrying()
+    try:
+        return _upload(api, root, repo_id, dirs, files, private, max_files_per_commit,
+                       retry, echo)
+    except PublishError:
+        raise
+    except Exception as e:  # noqa: BLE001 -- mapped to a clear, token-free message
+        what = ("cannot reach the Hugging Face Hub" if is_connection_error(e)
+                else "the Hugging Face Hub refused the upload")
+        raise PublishError(redact(f"{what} ({type(e).__name__}: {e}); files already uploaded "
+                                  f"stay there and a re-run resumes", token)) from None
+
+
+def _upload(api: Any, root: Path, repo_id: str, dirs: list[Path], files: list[UploadFile],
+            private: bool, max_files: int, retry: tenacity.Retrying,
+            echo: Callable[[str], None]) -> dict[str, Any]:
+    from huggingface_hub import CommitOperationAdd
+    call = lambda fn: retry(fn)  # noqa: E731
+    call(lambda: api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True))
+    remote = remote_files(api, repo_id, call)
+    todo = [f for f in files if not (f.path_in_repo in remote
+                                      and same_content(remote[f.path_in_repo], f))]
+    commits = plan_commits(todo, max_files) if todo else []
+    echo(format_plan(repo_id, commits, skipped=len(files) - len(todo)))
+    for i, batch in enumerate(commits):
+        # operations are rebuilt on every attempt: a failed commit may have consumed them
+        call(lambda: api.create_commit(
+            repo_id, [CommitOperationAdd(path_in_repo=f.path_in_repo,
+                                         path_or_fileobj=str(f.local)) for f in batch],
+            repo_type=REPO_TYPE,
+            commit_message=f"symile-data publish: commit {i + 1}/{len(commits)} "
+                           f"({len(batch)} files)"))
+        echo(f"committed {i + 1}/{len(commits)} ({len(batch)} files)")
+    problems = verify_remote(remote_files(api, repo_id, call), files, root, dirs)
+    for p in problems:
+        echo(f"verify: {p}")
+    echo(f"verified {len(files)} file(s) on {repo_id}: "
+         + ("ok" if not problems else f"{len(problems)} problem(s)"))
+    return {"repo_id": repo_id, "dry_run": False, "files": len(files),
+            "bytes": sum(f.size for f in files), "uploaded": len(todo), "problems": problems}

@@ -1,0 +1,200 @@
+"""Export shards to the reference code's tensor layout (rajesh-lab/symile), streaming.
+
+``OUT/{split}/{name}_{split}.pt`` (+ ``.txt``) and ``OUT/metadata.json``, the names the
+reference ``SymileM3Dataset`` / ``SymileMIMICDataModule`` load, so code written for the original
+files runs unchanged. Each output tensor is preallocated at its final shape and filled shard by
+shard (one record batch of one column at a time), then saved atomically: peak memory is one
+output tensor plus one batch. ``OUT/symile_data_export.json`` records what was written (shape,
+dtype, bytes, sha256) and the source fingerprint; a re-run with the same sources skips files
+already written, and the record says ``complete: true`` only once every file is there.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import torch
+
+from symile_data.hashing import sha256_file, sha256_json
+from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
+from symile_data.io.manifest import MANIFEST, read_manifest, schema_from_b64
+from symile_data.io.reader import column_to_numpy, split_files
+
+log = logging.getLogger(__name__)
+
+EXPORT_RECORD = "symile_data_export.json"
+EXPORT_VERSION = 1
+BATCH_ROWS = 1024   # rows per record batch read from a shard
+
+M3_COLUMNS = {"image_feat", "audio_feat", "text_input_ids", "text_attention_mask", "cls_id",
+              "lang", "text"}
+MIMIC_COLUMNS = {"hadm_id", "ecg", "cxr", "labs_percentiles", "labs_observed"}
+RETRIEVAL_COLUMNS = {"split", "query_hadm_id", "candidate_hadm_ids", "label"}
+
+
+def dataset_columns(d: Path) -> list[str]:
+    m = read_manifest(d)
+    if m.get("format") != "parquet":
+        return []
+    if m.get("schema_arrow_b64"):
+        return schema_from_b64(m["schema_arrow_b64"]).names
+    first = next((s["file"] for i in m["splits"].values() for s in i["shards"]), None)
+    return pq.read_schema(d / first).names if first else []
+
+
+def classify(d: Path) -> str | None:
+    """'m3', 'mimic' (samples) or 'retrieval' from the dataset's columns; None otherwise."""
+    cols = set(dataset_columns(d))
+    for kind, need in (("m3", M3_COLUMNS), ("mimic", MIMIC_COLUMNS),
+                       ("retrieval", RETRIEVAL_COLUMNS)):
+        if need <= cols:
+            return kind
+    return None
+
+
+def iter_column(files: list[Path], columns: list[str]) -> Iterator[dict[str, Any]]:
+    """Batches of ``columns`` in shard order: {name: (rows, ...) array or list[str]}."""
+    for f in files:
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=BATCH_ROWS, columns=columns):
+            yield {n: column_to_numpy(batch.column(n), n) for n in columns}
+
+
+def fill_rows(out: torch.Tensor, files: list[Path], column: str,
+              convert: Callable[[np.ndarray], np.ndarray], where: str) -> torch.Tensor:
+    """Fill ``out`` (N, ...) with ``convert(column batch)`` in row order."""
+    pos = 0
+    for b in iter_column(files, [column]):
+        x = convert(b[column])
+        if pos + len(x) > len(out):
+            raise ValueError(f"{where}: shards hold more than the manifest's {len(out)} rows")
+        out[pos:pos + len(x)] = torch.from_numpy(np.ascontiguousarray(x))
+        pos += len(x)
+    if pos != len(out):
+        raise ValueError(f"{where}: shards hold {pos} rows, manifest says {len(out)}")
+    return out
+
+
+def write_lines(path: Path, files: list[Path], column: str,
+                convert: Callable[[list[str]], list[str]] = lambda x: x) -> None:
+    """One line per row, joined by '\\n' without a trailing newline (as the reference wrote)."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        first = True
+        for b in iter_column(files, [column]):
+            lines = convert(b[column])
+            if not lines:
+                continue
+            bad = np.flatnonzero(pc.match_substring(lines, "\n").to_numpy(zero_copy_only=False))
+            if len(bad):
+                raise ValueError(f"{path.name}: value {lines[bad[0]]!r} contains a newline")
+            f.write(("" if first else "\n") + "\n".join(lines))
+            first = False
+
+
+class Exporter:
+    """Writes files under ``out`` and keeps the resume record (EXPORT_RECORD)."""
+
+    def __init__(self, out: Path, kind: str, sources: list[Path], options: dict[str, Any]):
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.fingerprint = sha256_json({
+            "version": EXPORT_VERSION, "kind": kind, "options": options,
+            "sources": [read_manifest(s)["splits"] for s in sources]})[:16]
+        self.record_path = self.out / EXPORT_RECORD
+        old = read_json(self.record_path) if self.record_path.exists() else {}
+        keep = old.get("fingerprint") == self.fingerprint
+        self.record = {"kind": kind, "fingerprint": self.fingerprint, "complete": False,
+                       "sources": [str(s) for s in sources], "options": options,
+                       "files": old.get("files", {}) if keep else {}}
+        self._save()
+
+    def _save(self) -> None:
+        atomic_write_json(self.record_path, self.record)
+
+    def done(self, rel: str) -> bool:
+        entry, path = self.record["files"].get(rel), self.out / rel
+        ok = entry is not None and path.exists() and path.stat().st_size == entry["bytes"]
+        if ok:
+            log.info("skip %s (already exported)", rel)
+        return ok
+
+    def _finish(self, rel: str, **info: Any) -> None:
+        path = self.out / rel
+        self.record["files"][rel] = {"bytes": path.stat().st_size, "sha256": sha256_file(path),
+                                     **info}
+        self._save()
+
+    def tensor(self, rel: str, build: Callable[[], torch.Tensor]) -> None:
+        if self.done(rel):
+            return
+        t = build()
+        with atomic_path(self.out / rel) as tmp:
+            torch.save(t, tmp)
+        self._finish(rel, shape=list(t.shape), dtype=str(t.dtype).replace("torch.", ""))
+        del t
+
+    def text(self, rel: str, files: list[Path], column: str,
+             convert: Callable[[list[str]], list[str]] = lambda x: x) -> None:
+        if not self.done(rel):
+            write_lines(self.out / rel, files, column, convert)
+            self._finish(rel)
+
+    def json(self, rel: str, obj: Any) -> None:
+        atomic_write_json(self.out / rel, obj)
+        self._finish(rel)
+
+    def complete(self) -> dict[str, Any]:
+        self.record["complete"] = True
+        self._save()
+        return self.record
+
+
+def find_key(obj: Any, names: tuple[str, ...]) -> Any:
+    """First value under any of ``names`` in a nested dict (depth-first, sorted keys)."""
+    if isinstance(obj, dict):
+        for k in sorted(obj):
+            if k in names and not isinstance(obj[k], (dict, list)):
+                return obj[k]
+        for k in sorted(obj):
+            v = find_key(obj[k], names)
+            if v is not None:
+                return v
+    return None
+
+
+def export_reference(src: str | Path, out: str | Path, *, retrieval: str | Path | None = None,
+                     missingness_prob: float | None = None) -> dict[str, Any]:
+    """Export the one M3 training dataset or MIMIC samples dataset under ``src``."""
+    from symile_data.publish import reference_m3, reference_mimic
+    src = Path(src)
+    if not src.is_dir():
+        raise FileNotFoundError(f"{src}: no such directory")
+    dirs = [src] if (src / MANIFEST).exists() else sorted(p.parent for p in src.rglob(MANIFEST))
+    kinds: dict[str, list[Path]] = {}
+    for d in dirs:
+        kinds.setdefault(classify(d) or "other", []).append(d)
+    if retrieval is not None:
+        if classify(Path(retrieval)) != "retrieval":
+            raise ValueError(f"{retrieval}: not a MIMIC retrieval dataset (needs columns "
+                             f"{sorted(RETRIEVAL_COLUMNS)})")
+        kinds["retrieval"] = [Path(retrieval)]
+    found = {k: [str(d) for d in v] for k, v in kinds.items()}
+    main = kinds.get("m3", []) + kinds.get("mimic", [])
+    if len(main) != 1:
+        raise ValueError(f"{src}: expected exactly one M3 training dataset (columns "
+                         f"{sorted(M3_COLUMNS)}) or one MIMIC samples dataset (columns "
+                         f"{sorted(MIMIC_COLUMNS)}); found {found}")
+    if "m3" in kinds:
+        return reference_m3.export_m3(main[0], Path(out), missingness_prob=missingness_prob)
+    if len(kinds.get("retrieval", [])) != 1:
+        raise ValueError(f"{src}: a MIMIC export needs exactly one retrieval dataset (columns "
+                         f"{sorted(RETRIEVAL_COLUMNS)}) under DIR or given with --retrieval; "
+                         f"found {found}")
+    return reference_mimic.export_mimic(main[0], kinds["retrieval"][0], Path(out))
+
+
+__all__ = ["export_reference", "classify", "Exporter", "fill_rows", "iter_column",
+           "split_files", "find_key"]
