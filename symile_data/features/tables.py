@@ -14,6 +14,7 @@ error, never an exception that stops the stage.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -30,6 +31,7 @@ from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
 from symile_data.progress import progress
 
 log = logging.getLogger(__name__)
+_ADDR = re.compile(r"<[^<>]* at 0x[0-9a-f]+>")
 
 
 class _Items(Dataset):
@@ -50,7 +52,9 @@ class _Items(Dataset):
             return i, self.decode(data), ""
         except Exception as e:  # noqa: BLE001 - any decode failure is per-item data
             where = "" if isinstance(self.payloads[i], bytes) else f"{self.payloads[i]}: "
-            return i, None, f"{where}{type(e).__name__}: {e}"[:500]
+            # drop object addresses ("<_io.BytesIO object at 0x..>") so errors are deterministic
+            msg = _ADDR.sub("<bytes>", str(e))
+            return i, None, f"{where}{type(e).__name__}: {msg}"[:500]
 
 
 class _Collate:

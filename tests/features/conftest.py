@@ -98,3 +98,11 @@ def features_cfg(models: dict[str, str], **kw) -> FeaturesConfig:
                 batch_size_image=4, batch_size_audio=2, items_per_part=3, device="cpu")
     base.update(kw)
     return FeaturesConfig(**base)
+
+
+@pytest.fixture(scope="session")
+def kit():
+    """The fixture builders above, for test modules (conftest is not importable by name)."""
+    import types
+    return types.SimpleNamespace(make_media=make_media, make_samples=make_samples,
+                                 features_cfg=features_cfg)
