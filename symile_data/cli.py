@@ -10,10 +10,14 @@ import importlib
 import logging
 import sys
 
+from symile_data.config import ConfigError
+
 SUBCOMMAND_MODULES = [
     "symile_data.io.cli",
+    "symile_data.m3.cli",
     "symile_data.publish.cli",
     "symile_data.features.cli",
+    "symile_data.mimic.cli",
 ]
 
 
@@ -21,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="symile-data",
         description="Build, validate, publish and train on Symile-M3 / Symile-MIMIC shards.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--log-level", default="INFO",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging level")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -31,12 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+    logging.basicConfig(level=getattr(logging, args.log_level),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as e:  # configuration problems: one clear line, no traceback
+        print(f"configuration error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -148,6 +148,60 @@ def m3_clips_schema() -> pa.Schema:
 # --------------------------------------------------------------------------------------------
 # Symile-MIMIC (issue 5) -- tables declared below this line.
 # --------------------------------------------------------------------------------------------
+MIMIC_LAB_ITEMIDS = (
+    50802, 50804, 50813, 50818, 50820, 50821, 50861, 50862, 50863, 50868, 50878, 50882, 50885,
+    50893, 50902, 50910, 50912, 50931, 50934, 50947, 50960, 50970, 50971, 50983, 51006, 51133,
+    51146, 51200, 51221, 51222, 51237, 51244, 51248, 51249, 51250, 51254, 51256, 51265, 51274,
+    51275, 51277, 51279, 51301, 51678, 52069, 52073, 52074, 52075, 52135, 52172)  # SPEC order
+
+
+@register("mimic_cohort", "Symile-MIMIC cohort: one admission with ECG, labs and CXR per row")
+def mimic_cohort_schema() -> pa.Schema:
+    return _with_meta("mimic_cohort", [
+        pa.field("subject_id", pa.int64(), nullable=False),
+        pa.field("hadm_id", pa.int64(), nullable=False),
+        pa.field("admittime", pa.timestamp("s"), nullable=False),
+        pa.field("ecg_study_id", pa.int64(), nullable=False),
+        pa.field("ecg_time", pa.timestamp("s"), nullable=False),
+        pa.field("ecg_path", pa.string(), nullable=False),     # relative to the ECG root
+        pa.field("cxr_dicom_id", pa.string(), nullable=False),
+        pa.field("cxr_study_id", pa.int64(), nullable=False),
+        pa.field("cxr_time", pa.timestamp("ms"), nullable=False),  # StudyDate + StudyTime
+        pa.field("cxr_path", pa.string(), nullable=False),     # relative to the CXR root
+        *[pa.field(f"lab_{i}", pa.float64()) for i in MIMIC_LAB_ITEMIDS],  # raw valuenum/NaN
+        pa.field("split", pa.string(), nullable=False),        # train / val / test
+    ])
+
+
+def mimic_samples_schema(ecg_len: int = 5000 * 12, cxr_len: int = 320 * 320,
+                         n_labs: int = 50) -> pa.Schema:
+    return _with_meta("mimic_samples", [
+        pa.field("key", pa.string(), nullable=False),          # str(hadm_id)
+        pa.field("subject_id", pa.int64(), nullable=False),
+        pa.field("hadm_id", pa.int64(), nullable=False),
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("ecg", vec(ecg_len, pa.float32()), nullable=False),   # (5000, 12) row-major
+        pa.field("cxr", vec(cxr_len, pa.uint8()), nullable=False),     # (320, 320)
+        pa.field("labs_percentiles", vec(n_labs, pa.float32()), nullable=False),
+        pa.field("labs_observed", vec(n_labs, pa.int8()), nullable=False),  # 1 = observed
+    ])
+
+
+register("mimic_samples", "Symile-MIMIC training rows: ECG [-1,1], CXR 320x320 uint8, lab "
+         "percentiles (train ECDF, mean-imputed) and indicators (1 = observed)")(
+    mimic_samples_schema)
+
+
+@register("mimic_retrieval", "Symile-MIMIC retrieval sets: each val/test query with 10 CXR "
+          "candidates (its own + 9 of its split) and the true index")
+def mimic_retrieval_schema(k: int = 10) -> pa.Schema:
+    return _with_meta("mimic_retrieval", [
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("query_hadm_id", pa.int64(), nullable=False),
+        pa.field("candidate_hadm_ids", vec(k, pa.int64()), nullable=False),
+        pa.field("label", pa.int8(), nullable=False),          # index of the true CXR
+    ])
+
 
 # --------------------------------------------------------------------------------------------
 # Encoder features (issue 6) -- tables declared below this line.

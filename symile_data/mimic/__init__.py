@@ -1,0 +1,1 @@
+"""Symile-MIMIC: MIMIC-layout generator, readers, time-window cohort, preprocessing, shards."""

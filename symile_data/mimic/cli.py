@@ -1,0 +1,79 @@
+"""``symile-data mimic {synth,labevents,cohort,shards}``."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+from symile_data.config import from_dict, load_params
+from symile_data.mimic.config import CohortConfig, ShardsConfig, SynthConfig
+
+
+def _cfg(cls, section: str, params: str | None, **overrides):
+    """Section from params.yaml when given (else dataclass defaults), then CLI overrides."""
+    data = dict(load_params(params).get(section, {})) if params else {}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return from_dict(cls, data, f"{params or 'defaults'}:{section}")
+
+
+def _synth(args) -> int:
+    from symile_data.mimic.synth import synth_tree
+    cfg = _cfg(SynthConfig, "mimic_synth", args.params, admissions=args.admissions,
+               seed=args.seed)
+    print(json.dumps(synth_tree(args.out, cfg), indent=2))
+    return 0
+
+
+def _labevents(args) -> int:
+    from symile_data.mimic.labevents import convert_labevents
+    print(convert_labevents(args.csv, args.out))
+    return 0
+
+
+def _cohort(args) -> int:
+    from symile_data.mimic.cohort import build_cohort
+    cfg = _cfg(CohortConfig, "mimic_cohort", args.params, seed=args.seed)
+    print(json.dumps(build_cohort(args.mimic_iv, args.ecg, args.cxr, args.out, cfg), indent=2))
+    return 0
+
+
+def _shards(args) -> int:
+    from symile_data.mimic.build import build_shards
+    cfg = _cfg(ShardsConfig, "mimic_shards", args.params, seed=args.seed)
+    if args.formats:
+        cfg = dataclasses.replace(cfg, formats=tuple(args.formats.split(",")))
+        cfg.validate()
+    print(json.dumps(build_shards(args.cohort, args.ecg, args.cxr, args.out, cfg), indent=2))
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("mimic", help="Symile-MIMIC: generator, cohort, shards")
+    sub = p.add_subparsers(dest="mimic_command", metavar="STEP", required=True)
+    s = sub.add_parser("synth", help="write a MIMIC-layout tree (hosp, ECG, CXR-JPG)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--admissions", type=int)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--params", help="params.yaml to read section mimic_synth from")
+    s.set_defaults(func=_synth)
+    s = sub.add_parser("labevents", help="stream labevents.csv.gz into Parquet")
+    s.add_argument("--csv", required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=_labevents)
+    s = sub.add_parser("cohort", help="time-window cohort + patient-disjoint splits")
+    s.add_argument("--mimic-iv", required=True, help="directory holding hosp/")
+    s.add_argument("--ecg", required=True, help="MIMIC-IV-ECG root (record_list.csv)")
+    s.add_argument("--cxr", required=True, help="MIMIC-CXR-JPG root (metadata csv.gz)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--params", help="params.yaml to read section mimic_cohort from")
+    s.set_defaults(func=_cohort)
+    s = sub.add_parser("shards", help="preprocess the cohort, retrieval sets, shards")
+    s.add_argument("--cohort", required=True, help="directory holding cohort.parquet")
+    s.add_argument("--ecg", required=True)
+    s.add_argument("--cxr", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--formats", help="comma list of parquet,wds")
+    s.add_argument("--params", help="params.yaml to read section mimic_shards from")
+    s.set_defaults(func=_shards)

@@ -1,0 +1,180 @@
+"""The Symile-MIMIC cohort (SPEC section 3): one vectorised interval join per modality.
+
+Events are matched to an admission by subject_id and time relative to admittime:
+  ECG   -24 h <= ecg_time - admittime <= +24 h; earliest record that is not NaN / all zero
+        (only candidates are read, in time order; ties: study_id)
+  labs  -24 h <= charttime - admittime <= +24 h; earliest non-null valuenum per itemid
+        (ties: labevent_id)
+  CXR   AP/PA, file present, +24 h < StudyDate+StudyTime - admittime <= +72 h; earliest
+        (ties: study_id, dicom_id); then its study must have CheXpert labels.
+An admission needs all three (and at least one of the 50 labs). Splits are patient-disjoint.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from symile_data.config import params_hash
+from symile_data.io.atomic import atomic_path, atomic_write_json
+from symile_data.mimic.config import (CXR_VIEWS, CXR_WINDOW_H, ECG_WINDOW_H, HOSP_FILES,
+                                      LAB_COLUMNS, LAB_ITEMIDS, LAB_WINDOW_H, N_LABS,
+                                      CohortConfig)
+from symile_data.mimic.intervals import first_valid, window_ranges
+from symile_data.mimic.labevents import convert_labevents, load_cohort_labs
+from symile_data.mimic.readers import (cxr_relpath, read_admissions, read_chexpert_studies,
+                                       read_cxr_metadata, read_ecg_records)
+from symile_data.mimic.splits import assign_splits
+from symile_data.mimic.wfdb_io import WfdbError, ecg_quality, read_wfdb
+
+log = logging.getLogger(__name__)
+H_S, H_MS = 3600, 3_600_000
+
+
+class _FileChecker:
+    """Per-event check with a cache: status 0 = unknown, 1 = ok, 2 = failed (+ error)."""
+
+    def __init__(self, root: Path, paths: np.ndarray, one, threads: int):
+        self.root, self.paths, self.one, self.threads = root, paths, one, threads
+        self.status = np.zeros(len(paths), np.int8)
+        self.errors: dict[int, str] = {}
+
+    def __call__(self, idx: np.ndarray) -> np.ndarray:
+        need = np.unique(idx[self.status[idx] == 0])
+        with ThreadPoolExecutor(self.threads) as ex:   # I/O per candidate file
+            results = list(ex.map(self.one, (self.root / self.paths[i] for i in need)))
+        for i, err in zip(need.tolist(), results):
+            self.status[i] = 1 if err is None else 2
+            if err is not None:
+                self.errors[i] = err
+        return self.status[idx] == 1
+
+    def table(self, ids: dict[str, np.ndarray]) -> pa.Table:
+        checked = np.flatnonzero(self.status > 0)
+        return pa.table({**{k: v[checked] for k, v in ids.items()},
+                         "path": self.paths[checked].astype(str),
+                         "status": np.where(self.status[checked] == 1, "ok", "failed"),
+                         "error": [self.errors.get(i) for i in checked.tolist()]})
+
+
+def _ecg_one(base: Path) -> str | None:
+    try:
+        return ecg_quality(read_wfdb(base))
+    except WfdbError as e:
+        return f"unreadable: {e}"
+
+
+def _file_one(path: Path) -> str | None:
+    return None if os.path.isfile(path) else f"missing file: {path}"
+
+
+def match_ecg(adm, ecg, root: Path, threads: int):
+    s = adm["admit_s"].to_numpy()
+    order, lo, hi = window_ranges(ecg["subject_id"], ecg["t_s"], [ecg["study_id"]],
+                                  adm["subject_id"], s + int(ECG_WINDOW_H[0] * H_S),
+                                  s + int(ECG_WINDOW_H[1] * H_S))
+    check = _FileChecker(root, ecg["path"].to_numpy(dtype=object), _ecg_one, threads)
+    return first_valid(order, lo, hi, check), hi > lo, check
+
+
+def match_labs(adm, labs: dict[str, np.ndarray]) -> np.ndarray:
+    """(n_adm, 50) raw valuenum of the earliest in-window value per lab, NaN when none."""
+    n = len(adm)
+    q_group = np.repeat(adm["subject_id"].to_numpy() * N_LABS, N_LABS) + np.tile(
+        np.arange(N_LABS), n)
+    s = np.repeat(adm["admit_s"].to_numpy(), N_LABS)
+    order, lo, hi = window_ranges(labs["subject_id"] * N_LABS + labs["item_idx"], labs["t_s"],
+                                  [labs["labevent_id"]], q_group,
+                                  s + int(LAB_WINDOW_H[0] * H_S), s + int(LAB_WINDOW_H[1] * H_S))
+    has = hi > lo
+    vals = np.full(len(q_group), np.nan)
+    vals[has] = labs["valuenum"][order[lo[has]]]
+    return vals.reshape(n, N_LABS)
+
+
+def match_cxr(adm, meta, root: Path, ext: str, threads: int):
+    front = meta[meta["ViewPosition"].isin(CXR_VIEWS).to_numpy(dtype=bool)].reset_index(drop=True)
+    front["path"] = cxr_relpath(front["subject_id"].to_numpy(), front["study_id"].to_numpy(),
+                                front["dicom_id"].to_numpy(), ext)
+    s_ms = adm["admit_s"].to_numpy() * 1000
+    order, lo, hi = window_ranges(front["subject_id"], front["t_ms"],
+                                  [front["study_id"], front["dicom_id"].to_numpy(dtype=str)],
+                                  adm["subject_id"], s_ms + int(CXR_WINDOW_H[0] * H_MS),
+                                  s_ms + int(CXR_WINDOW_H[1] * H_MS), lo_closed=False)
+    check = _FileChecker(root, front["path"].to_numpy(dtype=object), _file_one, threads)
+    return front, first_valid(order, lo, hi, check), hi > lo, check
+
+
+def build_cohort(mimic_iv: str | Path, ecg_root: str | Path, cxr_root: str | Path,
+                 out: str | Path, cfg: CohortConfig) -> dict:
+    """Write out/cohort.parquet, out/ecg_checks.parquet, out/cxr_checks.parquet and
+    out/report.json (last); out/labevents.parquet is the streamed labevents conversion."""
+    out, ecg_root, cxr_root = Path(out), Path(ecg_root), Path(cxr_root)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").unlink(missing_ok=True)
+    adm = read_admissions(mimic_iv)
+    lab_pq = convert_labevents(Path(mimic_iv) / HOSP_FILES["labevents"], out / "labevents.parquet")
+    ecg = read_ecg_records(ecg_root)
+    meta = read_cxr_metadata(cxr_root)
+    chexpert = read_chexpert_studies(cxr_root)
+    log.info("cohort: %d admissions, %d ECG records, %d CXR rows", len(adm), len(ecg), len(meta))
+
+    ecg_pick, ecg_cand, ecg_check = match_ecg(adm, ecg, ecg_root, cfg.ecg_check_threads)
+    labs = match_labs(adm, load_cohort_labs(lab_pq, LAB_ITEMIDS))
+    has_labs = ~np.isnan(labs).all(axis=1)
+    front, cxr_pick, cxr_cand, cxr_check = match_cxr(adm, meta, cxr_root, cfg.cxr_ext,
+                                                     cfg.ecg_check_threads)
+    cxr_ok = cxr_pick >= 0
+    study = np.where(cxr_ok, front["study_id"].to_numpy()[np.maximum(cxr_pick, 0)], -1)
+    labelled = cxr_ok & np.isin(study, chexpert)
+    keep = (ecg_pick >= 0) & has_labs & labelled
+    e, c = ecg_pick[keep], cxr_pick[keep]
+    k = adm[keep].reset_index(drop=True)
+    cols = {"subject_id": k["subject_id"].to_numpy(), "hadm_id": k["hadm_id"].to_numpy(),
+            "admittime": pa.array(k["admit_s"].to_numpy(), pa.timestamp("s")),
+            "ecg_study_id": ecg["study_id"].to_numpy()[e],
+            "ecg_time": pa.array(ecg["t_s"].to_numpy()[e], pa.timestamp("s")),
+            "ecg_path": ecg["path"].to_numpy(dtype=object)[e].astype(str),
+            "cxr_dicom_id": front["dicom_id"].to_numpy(dtype=object)[c].astype(str),
+            "cxr_study_id": front["study_id"].to_numpy()[c],
+            "cxr_time": pa.array(front["t_ms"].to_numpy()[c], pa.timestamp("ms")),
+            "cxr_path": front["path"].to_numpy()[c].astype(str)}
+    cols.update({name: labs[keep, j] for j, name in enumerate(LAB_COLUMNS)})
+    cols["split"] = assign_splits(cols["subject_id"], cfg.train_size, cfg.val_size, cfg.seed)
+    from symile_data.schema import get
+    table = pa.table(cols).cast(get("mimic_cohort"))
+    import pyarrow.parquet as pq
+    for name, t in (("cohort.parquet", table),
+                    ("ecg_checks.parquet", ecg_check.table({"study_id": ecg["study_id"].to_numpy()})),
+                    ("cxr_checks.parquet", cxr_check.table(
+                        {"dicom_id": front["dicom_id"].to_numpy(dtype=object).astype(str)}))):
+        with atomic_path(out / name) as tmp:
+            pq.write_table(t, tmp, compression="zstd")
+    ecg_err = pd.Series(list(ecg_check.errors.values()), dtype="string")
+    report = {
+        "params_hash": params_hash(cfg), "admissions": len(adm),
+        "ecg": {"records": len(ecg), "admissions_with_candidates": int(ecg_cand.sum()),
+                "admissions_with_valid": int((ecg_pick >= 0).sum()),
+                "records_checked": int((ecg_check.status > 0).sum()),
+                "records_nan": int((ecg_err == "nan").sum()),
+                "records_all_zero": int((ecg_err == "all_zero").sum()),
+                "records_unreadable": int(ecg_err.str.startswith("unreadable").sum())},
+        "labs": {"admissions_with_any": int(has_labs.sum())},
+        "cxr": {"frontal_rows": len(front), "admissions_with_candidates": int(cxr_cand.sum()),
+                "admissions_with_file": int(cxr_ok.sum()),
+                "missing_files": len(cxr_check.errors),
+                "admissions_with_chexpert": int(labelled.sum())},
+        "cohort": {"admissions": int(keep.sum()),
+                   "subjects": int(np.unique(cols["subject_id"]).size),
+                   **{f"{sp}_admissions": int((cols["split"] == sp).sum())
+                      for sp in ("train", "val", "test")}},
+        "ties": "ECG (ecg_time, study_id); labs (charttime, labevent_id); "
+                "CXR (StudyDateTime, study_id, dicom_id)",
+    }
+    atomic_write_json(out / "report.json", report)
+    return report

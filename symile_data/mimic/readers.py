@@ -1,0 +1,113 @@
+"""Readers for the real MIMIC layouts: MIMIC-IV hosp, MIMIC-IV-ECG record list, MIMIC-CXR-JPG.
+
+Every reader checks the columns it needs and names the file and the missing columns; timestamps
+that do not parse name the file, the column and the first bad row. Times come back as int64:
+seconds since 1970 (admittime, ecg_time) or milliseconds (CXR StudyDate + StudyTime).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from symile_data.mimic.config import CXR_FILES, ECG_RECORD_LIST, HOSP_FILES
+
+
+class MimicInputError(ValueError):
+    """Bad MIMIC input: the message names the file (and column / row) and what is wrong."""
+
+
+def _require_file(path: Path) -> Path:
+    if not path.is_file():
+        raise MimicInputError(f"{path}: file not found")
+    return path
+
+
+def read_table(path: Path, columns: dict[str, str]) -> pd.DataFrame:
+    """Read ``columns`` (name -> pandas dtype) of a csv / csv.gz, checking they exist."""
+    _require_file(path)
+    try:
+        header = pd.read_csv(path, nrows=0).columns
+    except (OSError, ValueError, EOFError) as e:
+        raise MimicInputError(f"{path}: unreadable CSV ({e})") from e
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise MimicInputError(f"{path}: missing column(s) {missing}; found {list(header)}")
+    try:
+        return pd.read_csv(path, usecols=list(columns), dtype=columns, engine="c")
+    except (OSError, ValueError, EOFError) as e:
+        raise MimicInputError(f"{path}: cannot parse ({e})") from e
+
+
+def parse_seconds(values: pd.Series, path: Path, column: str) -> np.ndarray:
+    """'YYYY-MM-DD HH:MM:SS' strings -> int64 seconds since 1970 (vectorised)."""
+    ts = pd.to_datetime(values, format="%Y-%m-%d %H:%M:%S", errors="coerce")
+    bad = ts.isna().to_numpy() & values.notna().to_numpy() | values.isna().to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise MimicInputError(f"{path}: column {column} row {i + 2} (line): unparseable "
+                              f"timestamp {values.iloc[i]!r}")
+    return ts.to_numpy().astype("datetime64[s]").astype(np.int64)
+
+
+def read_admissions(mimic_iv: str | Path) -> pd.DataFrame:
+    """subject_id, hadm_id, admit_s (int64 seconds); sorted by hadm_id."""
+    path = Path(mimic_iv) / HOSP_FILES["admissions"]
+    df = read_table(path, {"subject_id": "int64", "hadm_id": "int64", "admittime": "string"})
+    df["admit_s"] = parse_seconds(df["admittime"], path, "admittime")
+    dup = df["hadm_id"].duplicated()
+    if dup.any():
+        raise MimicInputError(f"{path}: duplicate hadm_id {int(df['hadm_id'][dup].iloc[0])}")
+    return df.drop(columns="admittime").sort_values("hadm_id", ignore_index=True)
+
+
+def read_ecg_records(ecg_root: str | Path) -> pd.DataFrame:
+    """subject_id, study_id, path (relative to the ECG root), t_s (int64 seconds)."""
+    path = Path(ecg_root) / ECG_RECORD_LIST
+    df = read_table(path, {"subject_id": "int64", "study_id": "int64", "ecg_time": "string",
+                           "path": "string"})
+    df["t_s"] = parse_seconds(df["ecg_time"], path, "ecg_time")
+    return df.drop(columns="ecg_time")
+
+
+def study_datetime_ms(date: pd.Series, time: pd.Series, path: Path) -> np.ndarray:
+    """StudyDate (YYYYMMDD) + StudyTime (HHMMSS[.fff...], leading zeros dropped) -> int64 ms."""
+    d = pd.to_datetime(date.astype("Int64").astype("string"), format="%Y%m%d", errors="coerce")
+    t = time.to_numpy(dtype=np.float64, na_value=np.nan)
+    whole = np.floor(t)
+    hh, mm, ss = whole // 10_000, (whole // 100) % 100, whole % 100
+    bad = d.isna().to_numpy() | np.isnan(t) | (hh > 23) | (mm > 59) | (ss > 60)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise MimicInputError(f"{path}: row {i + 2} (line): bad StudyDate/StudyTime "
+                              f"{date.iloc[i]!r} / {time.iloc[i]!r}")
+    day_ms = d.to_numpy().astype("datetime64[ms]").astype(np.int64)
+    frac_ms = np.rint((t - whole) * 1000.0).astype(np.int64)
+    return day_ms + ((hh * 3600 + mm * 60 + ss).astype(np.int64) * 1000) + frac_ms
+
+
+def read_cxr_metadata(cxr_root: str | Path) -> pd.DataFrame:
+    """dicom_id, subject_id, study_id, ViewPosition, t_ms (StudyDate + StudyTime in ms)."""
+    path = Path(cxr_root) / CXR_FILES["metadata"]
+    df = read_table(path, {"dicom_id": "string", "subject_id": "int64", "study_id": "int64",
+                           "ViewPosition": "string", "StudyDate": "Int64",
+                           "StudyTime": "float64"})
+    df["t_ms"] = study_datetime_ms(df["StudyDate"], df["StudyTime"], path)
+    return df.drop(columns=["StudyDate", "StudyTime"])
+
+
+def read_chexpert_studies(cxr_root: str | Path) -> np.ndarray:
+    """Sorted unique study_ids that have a CheXpert row."""
+    path = Path(cxr_root) / CXR_FILES["chexpert"]
+    df = read_table(path, {"subject_id": "int64", "study_id": "int64"})
+    return np.unique(df["study_id"].to_numpy())
+
+
+def cxr_relpath(subject_id: np.ndarray, study_id: np.ndarray, dicom_id: np.ndarray,
+                ext: str = ".jpg") -> np.ndarray:
+    """files/p{2}/p{subject}/s{study}/{dicom_id}{ext} (vectorised string building)."""
+    s = pd.Series(subject_id).astype(str)
+    out = ("files/p" + s.str[:2] + "/p" + s + "/s" + pd.Series(study_id).astype(str) + "/"
+           + pd.Series(dicom_id).astype(str) + ext)
+    return out.to_numpy(dtype=object)
