@@ -1,0 +1,85 @@
+"""``symile-data m3 {demo,translations,images,clips,samples}``: the M3 stages from the shell.
+
+The DVC stages in ``pipelines/m3_*.py`` call ``run_stage`` with the same arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+
+from symile_data.config import load_section
+
+# stage -> (params section, default paths)
+DEFAULTS = {
+    "demo": {"out": "data/m3/demo"},
+    "translations": {"out": "data/m3/translations"},
+    "images": {"out": "data/m3/images", "translations": "data/m3/translations"},
+    "clips": {"out": "data/m3/clips", "translations": "data/m3/translations"},
+    "samples": {"out": "data/m3/samples", "translations": "data/m3/translations",
+                "images": "data/m3/images", "clips": "data/m3/clips",
+                "wds_out": "data/m3/samples/wds"},
+}
+HELP = {"demo": "generate the embedded demo ILSVRC folder (synthetic images)",
+        "translations": "load, override and clash-check the class-name translations",
+        "images": "decode/resize ImageNet images into the m3_images table",
+        "clips": "synthesise / collect speech clips into the m3_clips table",
+        "samples": "sample Symile-M3 datasets (one per w and size) as Parquet shards"}
+
+
+def add_stage_args(p: argparse.ArgumentParser, stage: str) -> None:
+    p.add_argument("--params", default="params.yaml", help="params file (section m3_%s)" % stage)
+    for name, default in DEFAULTS[stage].items():
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, default=default,
+                       help=f"default {default}")
+    if stage in ("images", "clips"):
+        p.add_argument("--scheduler", default=None,
+                       help="override: local | threads | synchronous | dask scheduler address")
+
+
+def _run(stage: str, args: argparse.Namespace) -> int:
+    from symile_data.m3 import config as c
+    cls = {"demo": c.M3DemoConfig, "translations": c.M3TranslationsConfig,
+           "images": c.M3ImagesConfig, "clips": c.M3ClipsConfig,
+           "samples": c.M3SamplesConfig}[stage]
+    cfg = load_section(cls, f"m3_{stage}", args.params)
+    if getattr(args, "scheduler", None):
+        cfg = dataclasses.replace(cfg, scheduler=args.scheduler)
+    if stage == "demo":
+        from symile_data.m3.demo import build_demo
+        report = build_demo(args.out, cfg)
+    elif stage == "samples":
+        from symile_data.m3.samples import build_samples
+        report = build_samples(args.out, cfg, args.translations, args.images, args.clips,
+                               args.wds_out)
+    else:
+        from symile_data.m3 import build
+        fn = {"translations": build.build_translations, "images": build.build_images,
+              "clips": build.build_clips}[stage]
+        report = fn(args.out, cfg) if stage == "translations" else fn(args.out, cfg,
+                                                                       args.translations)
+    summary = {k: v for k, v in report.items() if not isinstance(v, (list, dict)) or k in
+               ("datasets", "by_language", "classes_without_images")}
+    print(json.dumps(summary, ensure_ascii=False, indent=1, default=str))
+    return 0
+
+
+def run_stage(stage: str, argv: list[str] | None = None) -> int:
+    """Entry point of ``pipelines/m3_{stage}.py``."""
+    p = argparse.ArgumentParser(prog=f"m3_{stage}", description=HELP[stage])
+    add_stage_args(p, stage)
+    return _run(stage, p.parse_args(argv))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    m3 = sub.add_parser("m3", help="Symile-M3 builder stages")
+    m3_sub = m3.add_subparsers(dest="m3_command", metavar="STAGE", required=True)
+    for stage in DEFAULTS:
+        p = m3_sub.add_parser(stage, help=HELP[stage])
+        add_stage_args(p, stage)
+        p.set_defaults(func=lambda a, s=stage: _run(s, a))
+
+
+if __name__ == "__main__":
+    sys.exit(run_stage(sys.argv[1], sys.argv[2:]))

@@ -1,0 +1,170 @@
+"""Class-name translations: load (file / hub / google), apply overrides, check clashes.
+
+Reference layout (``translations.json`` at the root of the released dataset repo):
+``{english name: {"synset_id": .., "cls_id": .., "<lang>": "<name in lang>", ...}}``.
+A class's words must differ across languages (otherwise the text would not tell which word is
+in the audio's language); ``check_clashes`` reports every clash and stops with the fix.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from symile_data.m3.classes import ClassTable, load_classes
+
+log = logging.getLogger(__name__)
+
+# SPEC section 2: languages per w (order = lang_id).
+LANGS_BY_W = {
+    2: ("en", "el"),
+    5: ("el", "en", "hi", "ja", "uk"),
+    10: ("ar", "el", "en", "hi", "ja", "ko", "te", "th", "uk", "zh-CN"),
+}
+ALL_LANGS = LANGS_BY_W[10]
+
+
+class TranslationError(ValueError):
+    """Bad translation input; the message names the file, class and language."""
+
+
+def check_languages(langs: tuple[str, ...] | list[str], where: str) -> None:
+    bad = [lang for lang in langs if lang not in ALL_LANGS]
+    if bad:
+        raise TranslationError(f"{where}: unknown language code(s) {bad}; "
+                               f"supported: {', '.join(ALL_LANGS)}")
+
+
+def langs_for_w(w: int) -> tuple[str, ...]:
+    if w not in LANGS_BY_W:
+        raise ValueError(f"w must be one of {sorted(LANGS_BY_W)}, got {w}")
+    return LANGS_BY_W[w]
+
+
+def _norm(s: str) -> str:
+    return unicodedata.normalize("NFC", s).strip().casefold()
+
+
+def read_json_mapping(path: str | Path, what: str, layout: str) -> dict[str, Any]:
+    """A JSON object from ``path``; errors name the file, ``what`` it is and the ``layout``."""
+    path = Path(path)
+    if not path.exists():
+        raise TranslationError(f"{path}: {what} not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise TranslationError(f"{path}: not valid JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise TranslationError(f"{path}: expected {layout}")
+    return data
+
+
+def read_translations(path: str | Path) -> dict[str, dict[str, Any]]:
+    return read_json_mapping(path, "translations file",
+                             "an object keyed by English class name")
+
+
+def apply_overrides(table: dict[str, dict[str, Any]], overrides_path: str | Path
+                    ) -> tuple[dict[str, dict[str, Any]], int]:
+    """Overrides file: ``{english name: {lang: string}}``. Returns (new table, n applied)."""
+    over = read_translations(overrides_path)
+    out = {k: dict(v) for k, v in table.items()}
+    n = 0
+    for name, langs in over.items():
+        if name not in out:
+            raise TranslationError(f"{overrides_path}: override for unknown class '{name}'")
+        if not isinstance(langs, dict):
+            raise TranslationError(f"{overrides_path}: '{name}' must map language -> string")
+        check_languages(list(langs), f"{overrides_path}: '{name}'")
+        for lang, s in langs.items():
+            out[name][lang] = s
+            n += 1
+    return out, n
+
+
+def normalise(table: dict[str, dict[str, Any]], langs: tuple[str, ...], where: str,
+              classes: ClassTable | None = None, only: tuple[str, ...] = ()
+              ) -> list[dict[str, Any]]:
+    """Validate entries; return rows sorted by cls_id with keys synset_id, cls_id, en + langs.
+
+    ``only``: synsets to keep (empty = every class in the table).
+    """
+    classes = classes or load_classes()
+    check_languages(langs, where)
+    rows, seen = [], set()
+    for name, entry in table.items():
+        syn = entry.get("synset_id") if isinstance(entry, dict) else None
+        if syn is None:
+            raise TranslationError(f"{where}: class '{name}' has no synset_id")
+        cid = classes.cls_id(syn, f"{where}: class '{name}': ")
+        if "cls_id" in entry and int(entry["cls_id"]) != cid:
+            raise TranslationError(f"{where}: class '{name}' ({syn}) has cls_id "
+                                   f"{entry['cls_id']}, ImageNet-1k order says {cid}")
+        if only and syn not in only:
+            continue
+        missing = [lang for lang in langs if not str(entry.get(lang) or "").strip()]
+        if missing:
+            raise TranslationError(f"{where}: class '{name}' ({syn}) lacks a translation "
+                                   f"for {missing}")
+        seen.add(syn)
+        row = {"synset_id": syn, "cls_id": cid, "en": entry.get("en", name)}
+        row.update({lang: unicodedata.normalize("NFC", str(entry[lang])).strip()
+                    for lang in langs})
+        rows.append(row)
+    absent = sorted(set(only) - seen)
+    if absent:
+        raise TranslationError(f"{where}: no translations for requested class(es) {absent[:10]}")
+    if not rows:
+        raise TranslationError(f"{where}: no classes")
+    return sorted(rows, key=lambda r: r["cls_id"])
+
+
+def find_clashes(rows: list[dict[str, Any]], langs: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Every (class, string) shared by two or more languages (compared NFC + casefold)."""
+    clashes = []
+    for r in rows:
+        by_word: dict[str, list[str]] = {}
+        for lang in langs:
+            by_word.setdefault(_norm(r[lang]), []).append(lang)
+        for word, ls in by_word.items():
+            if len(ls) > 1:
+                clashes.append({"class": r["en"], "synset_id": r["synset_id"],
+                                "languages": ls, "string": r[ls[0]]})
+    return clashes
+
+
+def check_clashes(rows: list[dict[str, Any]], langs: tuple[str, ...], where: str,
+                  overrides_path: str = "") -> None:
+    clashes = find_clashes(rows, langs)
+    if not clashes:
+        return
+    lines = [f"  {c['class']} ({c['synset_id']}): {'/'.join(c['languages'])} share "
+             f"{c['string']!r}" for c in clashes]
+    ex = clashes[0]
+    fix = json.dumps({ex["class"]: {ex["languages"][-1]: "<distinct word>"}}, ensure_ascii=False)
+    raise TranslationError(
+        f"{where}: {len(clashes)} class(es) share a string between languages, so the text "
+        f"would not tell which word is in the audio's language:\n" + "\n".join(lines) +
+        f"\nFix: give each a distinct word in the manual overrides file "
+        f"({overrides_path or 'set m3_translations.overrides'}), e.g. {fix} "
+        f"(for Japanese, kana spellings usually differ from the Chinese hanzi).")
+
+
+def within_language_duplicates(rows: list[dict[str, Any]], langs: tuple[str, ...]
+                               ) -> list[dict[str, Any]]:
+    """Two classes with the same word in one language (reported as warnings)."""
+    out = []
+    for lang in langs:
+        by_word: dict[str, list[str]] = {}
+        for r in rows:
+            by_word.setdefault(_norm(r[lang]), []).append(r["en"])
+        out += [{"lang": lang, "string": w, "classes": c} for w, c in by_word.items()
+                if len(c) > 1]
+    return out
+
+
+def to_reference_layout(rows: list[dict[str, Any]], langs: tuple[str, ...]) -> dict[str, Any]:
+    return {r["en"]: {"synset_id": r["synset_id"], "cls_id": r["cls_id"],
+                      **{lang: r[lang] for lang in sorted(set(langs) | {"en"})}} for r in rows}
