@@ -113,12 +113,26 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str) -> T:
     return obj
 
 
-def load_section(cls: type[T], section: str, path: str | Path = DEFAULT_PARAMS) -> T:
-    """Load ``params.yaml[section]`` into ``cls`` (strict)."""
+def parse_overrides(items: typing.Sequence[str] | None, where: str = "--set") -> dict[str, Any]:
+    """``["n_train=500", "ps=[0.0, 1.0]"]`` -> {"n_train": 500, "ps": [0.0, 1.0]} (YAML values)."""
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{where} {item!r}: expected KEY=VALUE")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def load_section(cls: type[T], section: str, path: str | Path = DEFAULT_PARAMS,
+                 overrides: typing.Sequence[str] | None = None) -> T:
+    """Load ``params.yaml[section]`` into ``cls`` (strict); ``overrides`` are KEY=VALUE strings
+    applied on top (the CLI's ``--set``), checked as strictly as the file."""
     params = load_params(path)
     if section not in params:
         raise ConfigError(f"{path}: missing section '{section}'")
-    return from_dict(cls, params[section], f"{path}:{section}")
+    data = {**params[section], **parse_overrides(overrides)}
+    return from_dict(cls, data, f"{path}:{section}")
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
@@ -138,3 +152,10 @@ def params_hash(*objs: Any) -> str:
     payload = [to_dict(o) if dataclasses.is_dataclass(o) else o for o in objs]
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def add_params_args(parser: Any) -> None:
+    """The two flags every stage command takes: ``--params FILE`` and repeated ``--set K=V``."""
+    parser.add_argument("--params", default=str(DEFAULT_PARAMS), help="params file (YAML)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override a key of this stage's section")

@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 from symile_data import schema
+from symile_data.config import add_params_args, load_section
 from symile_data.io.validate import validate_tree
+from symile_data.xor import XorDataConfig, build_xor_datasets
 
 SCHEMAS_DIR = Path("schemas")
 
@@ -43,7 +45,18 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _xor_data(args: argparse.Namespace) -> int:
+    cfg = load_section(XorDataConfig, "xor_data", args.params, args.overrides)
+    build_xor_datasets(args.out, cfg)
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("xor-data", help="synthetic XOR datasets, one per p (stage xor_data)")
+    p.add_argument("--out", type=Path, default=Path("data/xor"))
+    add_params_args(p)
+    p.set_defaults(func=_xor_data)
+
     p = sub.add_parser("schemas", help="write or check schemas/*.json against symile_data/schema.py")
     p.add_argument("--write", action="store_true", help="regenerate the JSON files")
     p.add_argument("--dir", type=Path, default=SCHEMAS_DIR)

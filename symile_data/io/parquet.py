@@ -77,6 +77,19 @@ def conform(table: pa.Table, schema: pa.Schema, where: str) -> pa.Table:
         raise ValueError(f"{where}: rows do not fit the declared schema: {e}") from e
 
 
+def encoding_options(schema: pa.Schema) -> dict[str, Any]:
+    """Per-column Parquet options. Vector columns: no dictionary and no statistics (useless
+    for dense features), BYTE_STREAM_SPLIT for floats -- 8x faster reads of float16 features
+    than the defaults here (bench/shards.py), at equal size."""
+    vectors = [f.name for f in schema if pa.types.is_fixed_size_list(f.type)
+               or pa.types.is_list(f.type)]
+    scalars = [f.name for f in schema if f.name not in vectors]
+    floats = [f.name for f in schema if f.name in vectors
+              and pa.types.is_floating(f.type.value_type)]
+    return {"use_dictionary": scalars, "write_statistics": scalars,
+            "column_encoding": {name: "BYTE_STREAM_SPLIT" for name in floats} or None}
+
+
 def rows_per_shard(source: RowSource, schema: pa.Schema, spec: ShardSpec) -> int:
     """Rows per shard from the first rows' arrow size (deterministic for the same data)."""
     n = source.num_rows
@@ -111,7 +124,7 @@ def write_parquet_split(out_dir: Path, split: str, source: RowSource, schema: pa
         with atomic_path(shard) as tmp:
             pq.write_table(table, tmp, row_group_size=spec.row_group_rows,
                            compression=spec.compression,
-                           compression_level=spec.compression_level)
+                           compression_level=spec.compression_level, **encoding_options(schema))
         info = shard_info(shard, table.num_rows, expect)
         atomic_write_json(marker_path(shard), info)   # done-marker last
         infos.append(_public(info))

@@ -92,7 +92,8 @@ class ParquetIterable(IterableDataset):
     """Streams batches (dicts of tensors / lists) from Parquet shards.
 
     Use with ``DataLoader(ds, batch_size=None, num_workers=k)``. ``shuffle_buffer`` > 0 shuffles
-    the row-group order per epoch and rows through a buffer of that many rows.
+    the row-group order per epoch (seeded by seed and epoch) and rows within windows of at least
+    ``shuffle_buffer`` rows (a block shuffle: cheap, and every window mixes several row groups).
     """
 
     def __init__(self, files: Sequence[str | Path], columns: Sequence[str] | None = None,
@@ -137,11 +138,13 @@ class ParquetIterable(IterableDataset):
         for unit in self._my_units():
             buf = _concat(buf, self._read(unit))
             n = _nrows(buf)
+            if n < max(bs, self.shuffle_buffer):
+                continue
+            # block shuffle: once a window of >= shuffle_buffer rows is buffered, permute it and
+            # emit every full batch; each row is copied about twice (no per-batch buffer copy)
             if self.shuffle_buffer > 0:
                 buf = _take(buf, rng.permutation(n))
-            # emit full batches, keeping `shuffle_buffer` rows to mix with the next row group;
-            # slices advance a cursor so the buffer is copied once per row group, not per batch
-            n_out = max(0, (n - self.shuffle_buffer) // bs) * bs
+            n_out = n // bs * bs
             for s in range(0, n_out, bs):
                 yield to_tensors(_take(buf, np.arange(s, s + bs)))
             buf = _take(buf, np.arange(n_out, n))

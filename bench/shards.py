@@ -1,0 +1,77 @@
+"""Shard I/O throughput (JSON on stdout).
+
+Parquet write and read rows/s and MB/s for a 100k-row table with 1024-d and 1280-d float16
+feature columns, and ParquetIterable samples/s with 0 and 2 DataLoader workers.
+Goal: >= 50k samples/s with 2 workers on a 2-core machine.
+Usage: python bench/shards.py [--rows 100000] [--out /tmp/symile-bench-shards]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from torch.utils.data import DataLoader
+
+from symile_data import schema
+from symile_data.io.parquet import ShardSpec, write_parquet_dataset
+from symile_data.io.reader import ParquetIterable, split_files
+
+
+def make_table(n: int) -> tuple[pa.Table, pa.Schema]:
+    rng = np.random.default_rng(0)
+    img = rng.standard_normal((n, 1024), dtype=np.float32).astype(np.float16)
+    aud = rng.standard_normal((n, 1280), dtype=np.float32).astype(np.float16)
+    sch = schema._with_meta("bench", [
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("cls_id", pa.int16(), nullable=False),
+        pa.field("image_feat", schema.vec(1024), nullable=False),
+        pa.field("audio_feat", schema.vec(1280), nullable=False)])
+    t = pa.table({"key": [f"s{i:08d}" for i in range(n)],
+                  "cls_id": rng.integers(0, 1000, n).astype(np.int16),
+                  "image_feat": pa.FixedSizeListArray.from_arrays(pa.array(img.reshape(-1)), 1024),
+                  "audio_feat": pa.FixedSizeListArray.from_arrays(pa.array(aud.reshape(-1)), 1280)})
+    return t, sch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--out", type=Path, default=Path("/tmp/symile-bench-shards"))
+    args = ap.parse_args()
+    shutil.rmtree(args.out, ignore_errors=True)
+    table, sch = make_table(args.rows)
+    mb = table.nbytes / 1e6
+    t0 = time.perf_counter()
+    write_parquet_dataset(args.out, {"train": table}, sch, name="bench", params_hash="b",
+                          spec=ShardSpec(target_shard_bytes=200_000_000, row_group_rows=4096))
+    t_write = time.perf_counter() - t0
+    files = split_files(args.out, "train")
+    t0 = time.perf_counter()
+    n = sum(pq.read_table(f).num_rows for f in files)
+    t_read = time.perf_counter() - t0
+    res = {"rows": args.rows, "arrow_mb": round(mb, 1),
+           "disk_mb": round(sum(f.stat().st_size for f in files) / 1e6, 1),
+           "shards": len(files),
+           "parquet_write_rows_s": round(args.rows / t_write), "parquet_write_mb_s": round(mb / t_write, 1),
+           "parquet_read_rows_s": round(n / t_read), "parquet_read_mb_s": round(mb / t_read, 1)}
+    for workers in (0, 2):
+        ds = ParquetIterable(files, batch_size=256, shuffle_buffer=10_000, seed=0)
+        loader = DataLoader(ds, batch_size=None, num_workers=workers,
+                            persistent_workers=False)
+        t0 = time.perf_counter()
+        seen = sum(len(b["key"]) for b in loader)
+        dt = time.perf_counter() - t0
+        res[f"iterable_samples_s_workers{workers}"] = round(seen / dt)
+    res["goal_50k_samples_s_2_workers_met"] = res["iterable_samples_s_workers2"] >= 50_000
+    print(json.dumps(res, indent=2))
+    shutil.rmtree(args.out, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
