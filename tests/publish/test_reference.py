@@ -1,0 +1,181 @@
+"""`symile-data export-reference`: the rajesh-lab/symile tensor layout, round-tripped through
+torch.load against the shard values."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from symile_data.cli import main
+from symile_data.io.reader import ParquetMapDataset, split_files
+from symile_data.publish import reference, reference_m3
+from symile_data.publish.reference import EXPORT_RECORD, export_reference
+from symile_data.publish.reference_mimic import IMAGENET_MEAN, IMAGENET_STD
+
+
+@pytest.fixture(autouse=True)
+def small_batches(monkeypatch):
+    monkeypatch.setattr(reference, "BATCH_ROWS", 4)   # batches cross shard/row-group edges
+
+
+def shard_columns(d, split):
+    return ParquetMapDataset(split_files(d, split)).read_all()
+
+
+def load(path):
+    return torch.load(path, weights_only=True)
+
+
+def test_m3_round_trip(m3_dir, tmp_path):
+    d, out = m3_dir(), tmp_path / "ref"
+    assert main(["export-reference", str(d), "--out", str(out)]) == 0
+    names = reference_m3.class_names()
+    for split in ("train", "val", "test"):
+        src = shard_columns(d, split)
+        n = len(src["key"])
+        for name, col in (("image", "image_feat"), ("audio", "audio_feat"),
+                          ("text_input_ids", "text_input_ids"),
+                          ("text_attention_mask", "text_attention_mask"), ("cls_id", "cls_id")):
+            t = load(out / split / f"{name}_{split}.pt")
+            assert t.dtype == torch.float32 and t.shape == src[col].shape
+            assert torch.equal(t, src[col].to(torch.float32))
+        assert torch.equal(load(out / split / f"idx_{split}.pt"), torch.arange(n).float())
+        assert torch.equal(load(out / split / f"text_input_ids_{split}.pt").long(),
+                           src["text_input_ids"].long())       # the reference loader's .long()
+        read = lambda f: (out / split / f"{f}_{split}.txt").read_text(encoding="utf-8")  # noqa
+        assert read("lang").split("\n") == src["lang"]
+        assert read("words").split("\n") == src["text"]
+        expect_cls = (list(names[src["cls_id"].numpy()]) if names is not None
+                      else src["synset"])
+        assert read("cls").split("\n") == expect_cls and not read("cls").endswith("\n")
+        assert not list((out / split).glob("*missingness*"))    # no missing rows
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["image_enc_hidden_sz"] == 8 and meta["audio_enc_hidden_sz"] == 6
+    record = json.loads((out / EXPORT_RECORD).read_text())
+    assert record["complete"] and record["files"]["train/image_train.pt"]["shape"] == [17, 8]
+
+
+def test_m3_missingness_tensors(m3_dir, tmp_path):
+    d = m3_dir(p_missing=0.5, extra={"params": {"missingness_p": 0.65}})
+    export_reference(d, tmp_path / "ref")
+    for split in ("train", "val"):
+        src = shard_columns(d, split)
+        for mod in ("text", "image", "audio"):
+            t = load(tmp_path / "ref" / split / f"{mod}_missingness_prob65_{split}.pt")
+            assert t.dtype == torch.int32
+            assert torch.equal(t, src[f"{mod}_missing"].to(torch.int32))
+    assert not list((tmp_path / "ref" / "test").glob("*missingness*"))
+
+
+def test_m3_missingness_needs_p(m3_dir, tmp_path, capsys):
+    d = m3_dir(p_missing=0.5, extra={"seed": 0})
+    assert main(["export-reference", str(d), "--out", str(tmp_path / "r")]) == 2
+    assert "--missingness-prob" in capsys.readouterr().err
+    assert main(["export-reference", str(d), "--out", str(tmp_path / "r"),
+                 "--missingness-prob", "0.5"]) == 0
+    assert (tmp_path / "r" / "train" / "image_missingness_prob50_train.pt").exists()
+
+
+def expected_cxr(cxr_u8, side):
+    g = cxr_u8.reshape(-1, 1, side, side).astype(np.float32) / np.float32(255)
+    return (g - IMAGENET_MEAN[None, :, None, None]) / IMAGENET_STD[None, :, None, None]
+
+
+def test_mimic_round_trip(mimic_root, tmp_path):
+    root, splits = mimic_root()
+    out = tmp_path / "ref"
+    assert main(["export-reference", str(root), "--out", str(out)]) == 0
+    by_id = {}
+    for split in ("train", "val", "test"):
+        src = shard_columns(root / "samples", split)
+        by_id[split] = {int(h): i for i, h in enumerate(src["hadm_id"])}
+        by_id[split + "_src"] = src
+    for split in ("train", "val"):
+        src = by_id[split + "_src"]
+        n = len(src["hadm_id"])
+        cxr = load(out / split / f"cxr_{split}.pt")
+        assert cxr.shape == (n, 3, 4, 4) and cxr.dtype == torch.float32
+        np.testing.assert_array_equal(cxr.numpy(), expected_cxr(src["cxr"].numpy(), 4))
+        ecg = load(out / split / f"ecg_{split}.pt")
+        assert ecg.shape == (n, 1, 3, 12) and ecg.dtype == torch.float32
+        assert torch.equal(ecg, src["ecg"].reshape(n, 1, 3, 12))
+        assert torch.equal(load(out / split / f"labs_percentiles_{split}.pt"),
+                           src["labs_percentiles"])
+        miss = load(out / split / f"labs_missingness_{split}.pt")
+        assert miss.dtype == torch.int64 and torch.equal(miss, src["labs_observed"].long())
+        assert torch.equal(load(out / split / f"hadm_id_{split}.pt"), src["hadm_id"])
+    for name, split in (("val_retrieval", "val"), ("test", "test")):
+        ret = shard_columns(root / "retrieval", split)
+        q = len(ret["query_hadm_id"])
+        hadm = load(out / name / f"hadm_id_{name}.pt")
+        label = load(out / name / f"label_{name}.pt")
+        lab_id = load(out / name / f"label_hadm_id_{name}.pt")
+        assert hadm.shape == label.shape == lab_id.shape == (10 * q,)
+        assert label.dtype == lab_id.dtype == torch.int64
+        assert torch.equal(hadm[:q], ret["query_hadm_id"]) and bool((label[:q] == 1).all())
+        assert bool((label[q:] == 0).all()) and torch.equal(lab_id[:q], ret["query_hadm_id"])
+        for i in range(q):        # negatives of query i: its candidates minus the true one
+            neg = [int(c) for j, c in enumerate(ret["candidate_hadm_ids"][i])
+                   if j != int(ret["label"][i])]
+            assert hadm[q + 9 * i: q + 9 * (i + 1)].tolist() == neg
+            assert bool((lab_id[q + 9 * i: q + 9 * (i + 1)] == ret["query_hadm_id"][i]).all())
+        src = by_id[split + "_src"]
+        rows = np.array([by_id[split][int(h)] for h in hadm])
+        np.testing.assert_array_equal(load(out / name / f"cxr_{name}.pt").numpy(),
+                                      expected_cxr(src["cxr"].numpy()[rows], 4))
+        assert torch.equal(load(out / name / f"ecg_{name}.pt"),
+                           src["ecg"][rows].reshape(-1, 1, 3, 12))
+        assert torch.equal(load(out / name / f"labs_missingness_{name}.pt"),
+                           src["labs_observed"][rows].long())
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["train size"] == 9 and meta["val retrieval size"] == 110
+    assert meta["test size"] == 120 and meta["cxr_crop"] == 4
+    assert not (out / "val" / "label_val.pt").exists()
+
+
+def test_mimic_reference_shapes(mimic_root, tmp_path):
+    root, _ = mimic_root(side=320, t=5000, labs=50, sizes=(2, 10, 10))
+    export_reference(root, tmp_path / "ref")
+    rec = json.loads((tmp_path / "ref" / EXPORT_RECORD).read_text())["files"]
+    assert rec["train/cxr_train.pt"]["shape"] == [2, 3, 320, 320]
+    assert rec["train/ecg_train.pt"]["shape"] == [2, 1, 5000, 12]
+    assert rec["train/labs_percentiles_train.pt"]["shape"] == [2, 50]
+    assert rec["test/cxr_test.pt"]["shape"] == [100, 3, 320, 320]
+
+
+def test_resume_skips_finished_files(m3_dir, tmp_path, monkeypatch):
+    d, out = m3_dir(), tmp_path / "ref"
+    export_reference(d, out)
+    saved = []
+    real_save = torch.save
+    monkeypatch.setattr(torch, "save", lambda t, p: (saved.append(p), real_save(t, p)))
+    export_reference(d, out)
+    assert saved == []
+    (out / "val" / "audio_val.pt").unlink()
+    export_reference(d, out)
+    assert len(saved) == 1 and (out / "val" / "audio_val.pt").exists()
+
+
+def test_mimic_errors(mimic_root, tmp_path, capsys):
+    root, _ = mimic_root()
+    import shutil
+    shutil.move(str(root / "retrieval"), str(tmp_path / "ret_elsewhere"))
+    assert main(["export-reference", str(root), "--out", str(tmp_path / "o")]) == 2
+    assert "retrieval dataset" in capsys.readouterr().err
+    assert main(["export-reference", str(root), "--out", str(tmp_path / "o"),
+                 "--retrieval", str(tmp_path / "ret_elsewhere")]) == 0
+    assert main(["export-reference", str(tmp_path / "ret_elsewhere"), "--out",
+                 str(tmp_path / "o2")]) == 2
+    assert "exactly one M3" in capsys.readouterr().err
+
+
+def test_retrieval_label_must_point_at_the_query(mimic_root, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    root, _ = mimic_root()
+    shard = sorted((root / "retrieval").glob("test-*.parquet"))[0]
+    t = pq.read_table(shard)
+    bad = pa.array(((t.column("label").to_numpy() + 1) % 10).astype(np.int8))
+    pq.write_table(t.set_column(t.schema.get_field_index("label"), "label", bad), shard)
+    with pytest.raises(ValueError, match="not the query's hadm_id"):
+        export_reference(root, tmp_path / "o")
