@@ -122,8 +122,7 @@ class WdsSource:
 def hf_schema(schema: pa.Schema) -> pa.Schema:
     """Add the ``huggingface`` features metadata so datasets decodes Image/Audio columns."""
     from datasets import Features
-    feats = Features.from_arrow_schema(schema.remove(schema.get_field_index("image"))
-                                       .remove(schema.get_field_index("audio"))).to_dict()
+    feats = Features.from_arrow_schema(m3_samples_schema(embed_media=False)).to_dict()
     feats.update(image={"_type": "Image"}, audio={"_type": "Audio"})
     meta = dict(schema.metadata or {})
     meta[b"huggingface"] = json.dumps({"info": {"features": feats}}).encode()

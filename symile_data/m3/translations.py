@@ -98,7 +98,10 @@ def normalise(table: dict[str, dict[str, Any]], langs: tuple[str, ...], where: s
         syn = entry.get("synset_id") if isinstance(entry, dict) else None
         if syn is None:
             raise TranslationError(f"{where}: class '{name}' has no synset_id")
-        cid = classes.cls_id(syn, f"{where}: class '{name}': ")
+        if syn not in classes.index:
+            raise TranslationError(f"{where}: class '{name}': unknown ImageNet-1k synset "
+                                   f"'{syn}'")
+        cid = classes.index[syn]
         if "cls_id" in entry and int(entry["cls_id"]) != cid:
             raise TranslationError(f"{where}: class '{name}' ({syn}) has cls_id "
                                    f"{entry['cls_id']}, ImageNet-1k order says {cid}")
