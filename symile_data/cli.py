@@ -18,6 +18,7 @@ SUBCOMMAND_MODULES = [
     "symile_data.publish.cli",
     "symile_data.features.cli",
     "symile_data.mimic.cli",
+    "symile_data.train.cli",
 ]
 
 

@@ -76,7 +76,9 @@ def _save(path: Path, payload: dict) -> None:
 
 def run_hash(kind: str, loss: str, cfg: TrainConfig, dataset_dir: Path) -> str:
     data = read_manifest(dataset_dir)
-    return params_hash(cfg, {"model": kind, "loss": loss,
+    # experiment-level keys (the XOR matrix) do not change a run
+    knobs = {k: v for k, v in to_dict(cfg).items() if k not in ("ps", "methods")}
+    return params_hash(knobs, {"model": kind, "loss": loss,
                              "dataset": data.get("params_hash"), "name": data.get("name")})
 
 
@@ -156,7 +158,7 @@ def train(dataset_dir: str | Path, out_dir: str | Path, kind: str, loss: str,
         st["metrics_bytes"] = metrics_path.stat().st_size
         _save(last_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
                           "loss_generator": gen.get_state(), "rng": _rng_state(),
-                          "state": dict(st), "params_hash": h, "spec": spec})
+                          "state": dict(st), "params_hash": h, "spec": spec, "loss": loss})
 
     t0 = time.perf_counter()
     while st["epoch"] < cfg.epochs:
@@ -172,7 +174,7 @@ def train(dataset_dir: str | Path, out_dir: str | Path, kind: str, loss: str,
                 with autocast(dev):
                     value = compute(model(to_device(batch, dev)), model.logit_scale, gen)
                 (value / cfg.grad_accum).backward()
-                st["running"] += float(value)
+                st["running"] += float(value.detach())
                 st["seen"] += 1
             st["micro"] = micro + 1
             if st["micro"] % cfg.grad_accum and st["micro"] < per_epoch:
@@ -183,7 +185,7 @@ def train(dataset_dir: str | Path, out_dir: str | Path, kind: str, loss: str,
             if st["step"] % cfg.log_every_steps == 0 and st["seen"]:
                 log_line({"kind": "train", "epoch": epoch, "step": st["step"],
                           "loss": st["running"] / st["seen"],
-                          "logit_scale": float(model.logit_scale)})
+                          "logit_scale": float(model.logit_scale.detach())})
                 st["running"], st["seen"] = 0.0, 0
             if on_step is not None:
                 on_step(st["step"])
@@ -193,7 +195,7 @@ def train(dataset_dir: str | Path, out_dir: str | Path, kind: str, loss: str,
         if (epoch + 1) % cfg.val_every_epochs == 0 or epoch + 1 == cfg.epochs:
             val = validation_loss(model, val_loader, compute, dev, cfg.seed + 1)
             log_line({"kind": "val", "epoch": epoch, "step": st["step"], "loss": val,
-                      "logit_scale": float(model.logit_scale)})
+                      "logit_scale": float(model.logit_scale.detach())})
             if val < st["best_val"]:
                 st["best_val"], st["best_epoch"] = val, epoch
                 _save(out_dir / "best.pt", {"model": model.state_dict(), "spec": spec,

@@ -1,0 +1,116 @@
+"""``symile-data train | evaluate | xor-train | xor-eval | xor-plot``.
+
+Settings come from params.yaml sections (``{model}_train``, ``{model}_eval`` by default).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from symile_data.config import load_section
+from symile_data.io.atomic import atomic_path, atomic_write_json
+
+log = logging.getLogger(__name__)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+
+
+def cmd_train(args) -> int:
+    from symile_data.train.config import TRAIN_CONFIGS
+    from symile_data.train.loop import train
+    cfg = load_section(TRAIN_CONFIGS[args.model], args.section or f"{args.model}_train",
+                       args.params)
+    done = train(args.dataset_dir, args.out, args.model, args.loss, cfg, device=args.device)
+    print(json.dumps({k: done[k] for k in ("best_epoch", "best_val_loss", "steps")}))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from symile_data.train.config import EvalConfig
+    from symile_data.train.evaluate import evaluate_run
+    from symile_data.train.plots import plot_accuracy
+    cfg = load_section(EvalConfig, args.section or f"{args.model}_eval", args.params)
+    metrics, correct = evaluate_run(args.run_dir, args.dataset_dir, cfg,
+                                    retrieval_dir=args.retrieval, device=args.device)
+    out = Path(args.out)
+    with atomic_path(out / "per_query.npy") as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, correct.astype(np.int8))
+    atomic_write_json(out / "metrics.json", metrics)
+    plot_accuracy(metrics, out / "accuracy.png")
+    print(json.dumps({k: metrics[k] for k in ("accuracy", "bootstrap_mean", "bootstrap_std")}))
+    return 0
+
+
+def cmd_xor_train(args) -> int:
+    from symile_data.train.config import XorTrainConfig
+    from symile_data.train.xor_experiment import train_xor
+    cfg = load_section(XorTrainConfig, "xor_train", args.params)
+    train_xor(args.data, args.models, cfg, ps=args.p, methods=args.method, device=args.device)
+    return 0
+
+
+def cmd_xor_eval(args) -> int:
+    from symile_data.train.config import EvalConfig, XorTrainConfig
+    from symile_data.train.xor_experiment import evaluate_xor, table_markdown
+    report = evaluate_xor(args.data, args.models,
+                          load_section(XorTrainConfig, "xor_train", args.params),
+                          load_section(EvalConfig, "xor_eval", args.params), args.out,
+                          device=args.device)
+    print(table_markdown(report))
+    return 0
+
+
+def cmd_xor_plot(args) -> int:
+    from symile_data.train.plots import plot_xor
+    plot_xor(args.metrics, args.out)
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a Symile / CLIP model on Parquet shards")
+    p.add_argument("--dataset-dir", required=True, help="dataset dir with manifest.json")
+    p.add_argument("--model", required=True, choices=["xor", "m3", "mimic"])
+    p.add_argument("--loss", required=True, choices=["symile", "clip"])
+    p.add_argument("--out", required=True, help="run dir (checkpoints, metrics.jsonl)")
+    p.add_argument("--section", default=None, help="params section (default {model}_train)")
+    _common(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="zero-shot evaluation of a trained run + bootstrap")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--dataset-dir", required=True)
+    p.add_argument("--model", required=True, choices=["xor", "m3", "mimic"],
+                   help="selects the params section {model}_eval")
+    p.add_argument("--retrieval", default=None, help="MIMIC retrieval-set dataset dir")
+    p.add_argument("--out", required=True, help="dir for metrics.json, per_query.npy, png")
+    p.add_argument("--section", default=None, help="params section (default {model}_eval)")
+    _common(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("xor-train", help="synthetic XOR: train Symile / CLIP for each p")
+    p.add_argument("--data", default="data/xor")
+    p.add_argument("--models", default="models/xor")
+    p.add_argument("--p", type=float, action="append", help="only this p (repeatable)")
+    p.add_argument("--method", action="append", choices=["symile", "clip"])
+    _common(p)
+    p.set_defaults(func=cmd_xor_train)
+
+    p = sub.add_parser("xor-eval", help="synthetic XOR: evaluate every run -> metrics.json")
+    p.add_argument("--data", default="data/xor")
+    p.add_argument("--models", default="models/xor")
+    p.add_argument("--out", default="reports/xor/metrics.json")
+    _common(p)
+    p.set_defaults(func=cmd_xor_eval)
+
+    p = sub.add_parser("xor-plot", help="synthetic XOR: accuracy against p -> PNG")
+    p.add_argument("--metrics", default="reports/xor/metrics.json")
+    p.add_argument("--out", default="plots/xor.png")
+    p.set_defaults(func=cmd_xor_plot)
