@@ -61,7 +61,8 @@ def ecg_array(record_base: str | Path) -> np.ndarray:
     lo, hi = float(sig.min()), float(sig.max())
     if hi <= lo:
         raise WfdbError(f"{record_base}: constant ECG")
-    return ((sig - lo) * (2.0 / (hi - lo)) - 1.0).astype(np.float32)
+    x = (sig.astype(np.float64) - lo) * (2.0 / (hi - lo)) - 1.0
+    return np.clip(x, -1.0, 1.0).astype(np.float32)             # exact bounds after rounding
 
 
 def cxr_array(path: str | Path, u: tuple[float, float] | None) -> np.ndarray:
