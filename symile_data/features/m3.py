@@ -76,12 +76,13 @@ def load_media(path: str | Path, key_col: str) -> tuple[list[str], list, list[st
 
 
 def sample_datasets(root: str | Path) -> list[Path]:
-    """Dataset dirs (with manifest.json) at ``root`` or one level below, sorted by name."""
+    """m3_samples Parquet dataset dirs at ``root`` or one level below, sorted by name."""
     root = Path(root)
     if (root / "manifest.json").exists():
         return [root]
-    dirs = sorted(d for d in root.iterdir() if (d / "manifest.json").exists()) \
-        if root.is_dir() else []
+    dirs = sorted(d for d in root.iterdir() if (d / "manifest.json").exists()
+                  and read_manifest(d).get("format") == "parquet"  # skip e.g. a wds/ export
+                  and read_manifest(d).get("schema") == "m3_samples") if root.is_dir() else []
     if not dirs:
         raise FileNotFoundError(f"{root}: no sample dataset (dir with manifest.json) found")
     return dirs
