@@ -23,7 +23,7 @@ from symile_data.m3.classes import load_classes
 from symile_data.m3.config import M3ClipsConfig, M3ImagesConfig, M3TranslationsConfig
 from symile_data.m3.parallel import map_batches
 from symile_data.m3.translations import (apply_overrides, check_clashes, normalise,
-                                         to_reference_layout, within_language_duplicates)
+                                         to_reference_layout)
 
 log = logging.getLogger(__name__)
 TRANSLATIONS_FILE, IMAGES_TABLE, CLIPS_TABLE, REPORT = (
@@ -54,8 +54,7 @@ def build_translations(out_dir: str | Path, cfg: M3TranslationsConfig,
     resolved = to_reference_layout(rows, cfg.languages)
     atomic_write_json(out_dir / TRANSLATIONS_FILE, resolved)
     report = {"params_hash": params_hash(cfg), "source": where, "classes": len(rows),
-              "languages": list(cfg.languages), "overrides_applied": n_over,
-              "within_language_duplicates": within_language_duplicates(rows, cfg.languages)}
+              "languages": list(cfg.languages), "overrides_applied": n_over}
     atomic_write_json(out_dir / REPORT, report)
     return report
 

@@ -125,17 +125,20 @@ def normalise(table: dict[str, dict[str, Any]], langs: tuple[str, ...], where: s
 
 
 def find_clashes(rows: list[dict[str, Any]], langs: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Every (class, string) shared by two or more languages (compared NFC + casefold)."""
-    clashes = []
+    """Every string (NFC + casefold) used by more than one (class, language) pair.
+
+    A text token must name exactly one class in exactly one language: the same word for one
+    class in two languages (ja/zh-CN 火山 for volcano) hides which word is in the audio's
+    language; the same word for two classes (ja 豹 = jaguar, zh-CN 豹 = leopard; el γερανός
+    for both cranes) hides the class. Both are clashes.
+    """
+    uses: dict[str, list[tuple[str, str, str]]] = {}
     for r in rows:
-        by_word: dict[str, list[str]] = {}
         for lang in langs:
-            by_word.setdefault(_norm(r[lang]), []).append(lang)
-        for word, ls in by_word.items():
-            if len(ls) > 1:
-                clashes.append({"class": r["en"], "synset_id": r["synset_id"],
-                                "languages": ls, "string": r[ls[0]]})
-    return clashes
+            uses.setdefault(_norm(r[lang]), []).append((r["en"], r["synset_id"], lang))
+    return [{"string": next(r[u[0][2]] for r in rows if r["en"] == u[0][0]),
+             "uses": [{"class": c, "synset_id": s, "lang": lang} for c, s, lang in u]}
+            for u in uses.values() if len(u) > 1]
 
 
 def check_clashes(rows: list[dict[str, Any]], langs: tuple[str, ...], where: str,
@@ -143,29 +146,17 @@ def check_clashes(rows: list[dict[str, Any]], langs: tuple[str, ...], where: str
     clashes = find_clashes(rows, langs)
     if not clashes:
         return
-    lines = [f"  {c['class']} ({c['synset_id']}): {'/'.join(c['languages'])} share "
-             f"{c['string']!r}" for c in clashes]
-    ex = clashes[0]
-    fix = json.dumps({ex["class"]: {ex["languages"][-1]: "<distinct word>"}}, ensure_ascii=False)
+    lines = [f"  {c['string']!r} is " + " and ".join(
+        f"{u['class']} ({u['synset_id']}) in {u['lang']}" for u in c["uses"]) for c in clashes]
+    ex = clashes[0]["uses"][-1]
+    fix = json.dumps({ex["class"]: {ex["lang"]: "<distinct word>"}}, ensure_ascii=False)
     raise TranslationError(
-        f"{where}: {len(clashes)} class(es) share a string between languages, so the text "
-        f"would not tell which word is in the audio's language:\n" + "\n".join(lines) +
+        f"{where}: {len(clashes)} clash(es): one string names several (class, language) "
+        f"pairs, so the text would not tell the class or the audio's language:\n"
+        + "\n".join(lines) +
         f"\nFix: give each a distinct word in the manual overrides file "
         f"({overrides_path or 'set m3_translations.overrides'}), e.g. {fix} "
-        f"(for Japanese, kana spellings usually differ from the Chinese hanzi).")
-
-
-def within_language_duplicates(rows: list[dict[str, Any]], langs: tuple[str, ...]
-                               ) -> list[dict[str, Any]]:
-    """Two classes with the same word in one language (reported as warnings)."""
-    out = []
-    for lang in langs:
-        by_word: dict[str, list[str]] = {}
-        for r in rows:
-            by_word.setdefault(_norm(r[lang]), []).append(r["en"])
-        out += [{"lang": lang, "string": w, "classes": c} for w, c in by_word.items()
-                if len(c) > 1]
-    return out
+        f"(for Japanese, a kana spelling usually differs from the Chinese hanzi).")
 
 
 def to_reference_layout(rows: list[dict[str, Any]], langs: tuple[str, ...]) -> dict[str, Any]:

@@ -45,7 +45,9 @@ def test_clashes_are_all_reported_with_the_fix_then_overrides_fix_them(tmp_path)
     with pytest.raises(TranslationError) as e:
         build_translations(tmp_path / "out", cfg)
     msg = str(e.value)
-    assert "2 class(es)" in msg and "volcano" in msg and "tiger" in msg and "Fix:" in msg
+    assert "2 clash(es)" in msg and "Fix:" in msg
+    assert "'火山' is volcano (n09472597) in ja and volcano (n09472597) in zh-CN" in msg
+    assert "tiger (n02129604) in el and tiger (n02129604) in uk" in msg
     assert not (tmp_path / "out" / "translations.json").exists()
     over = tmp_path / "over.json"
     over.write_text(json.dumps({"volcano": {"ja": "かざん"}, "tiger": {"uk": "тигр"}},
@@ -72,6 +74,12 @@ def test_unknown_language_code_is_a_config_error():
     from symile_data.config import ConfigError, from_dict
     with pytest.raises(ConfigError, match=r"unknown language code\(s\) \['xx'\]"):
         from_dict(M3TranslationsConfig, {"languages": ["en", "xx"]}, "params.yaml:m3_t")
+
+
+def test_one_word_for_two_classes_is_a_clash(tmp_path):
+    p = _table(tmp_path, lambda d: d["tiger"].update(ja=d["zebra"]["zh-CN"]))
+    with pytest.raises(TranslationError, match="is tiger .* in ja and zebra .* in zh-CN"):
+        build_translations(tmp_path / "o", M3TranslationsConfig(path=str(p)))
 
 
 def test_class_subset(tmp_path):
