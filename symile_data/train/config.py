@@ -31,6 +31,7 @@ class TrainConfig:
     ckpt_every_steps: int = 0          # extra checkpoints every k optimiser steps (0: epochs)
     val_every_epochs: int = 1
     log_every_steps: int = 10
+    torch_threads: int = 0             # intra-op CPU threads; 0 = torch's default
 
     def validate(self) -> None:
         for name in ("d", "epochs", "batch_size", "grad_accum", "val_every_epochs",
@@ -42,8 +43,10 @@ class TrainConfig:
         if self.lr <= 0 or self.weight_decay < 0:
             raise ValueError(f"need lr > 0 and weight_decay >= 0, got {self.lr}, "
                              f"{self.weight_decay}")
-        if min(self.shuffle_buffer, self.num_workers, self.ckpt_every_steps) < 0:
-            raise ValueError("shuffle_buffer, num_workers and ckpt_every_steps must be >= 0")
+        if min(self.shuffle_buffer, self.num_workers, self.ckpt_every_steps,
+               self.torch_threads) < 0:
+            raise ValueError("shuffle_buffer, num_workers, ckpt_every_steps and torch_threads "
+                             "must be >= 0")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -63,9 +63,10 @@ def set_scores(loss: str, candidates: Tensor, queries: Sequence[Tensor]) -> Tens
 
 
 @torch.no_grad()
-def _encode(model, batches, modalities: Sequence[str], device) -> dict[str, Any]:
-    """Stream batches through the encoders; returns {modality: (rows, d) float32 cpu, other
-    columns kept as numpy / lists}."""
+def _encode(model, batches, modalities: Sequence[str], device
+            ) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Stream batches through the encoders; returns ({modality: (rows, d) float32 cpu},
+    {column: numpy array / list})."""
     out: dict[str, list] = {m: [] for m in modalities}
     extra: dict[str, list] = {}
     for batch in batches:
@@ -75,10 +76,9 @@ def _encode(model, batches, modalities: Sequence[str], device) -> dict[str, Any]
                 out[m].append(model.encode(m, dev_batch).float().cpu())
         for k, v in batch.items():
             extra.setdefault(k, []).append(v)
-    res: dict[str, Any] = {m: torch.cat(v) for m, v in out.items()}
-    for k, v in extra.items():
-        res[k] = torch.cat(v).numpy() if isinstance(v[0], Tensor) else sum(map(list, v), [])
-    return res
+    cols = {k: (torch.cat(v).numpy() if isinstance(v[0], Tensor) else sum(map(list, v), []))
+            for k, v in extra.items()}
+    return {m: torch.cat(v) for m, v in out.items()}, cols
 
 
 def _argmax_chunks(loss: str, candidates: Tensor, queries: Sequence[Tensor], chunk: int,
@@ -93,7 +93,7 @@ def eval_xor(model, loss: str, dataset_dir: Path, cfg: EvalConfig, device) -> np
     data = ParquetMapDataset(split_files(dataset_dir, cfg.split)).read_all(["a", "b", "c"])
     d_v = data["b"].shape[1]
     bits = torch.tensor(list(itertools.product([0, 1], repeat=d_v)), dtype=torch.int8)
-    enc = _encode(model, [data], ("a", "c"), device)
+    enc, _ = _encode(model, [data], ("a", "c"), device)
     with torch.no_grad(), autocast(device):
         cand = model.encode("b", to_device({"b": bits}, device)).float().cpu()   # (2^d_v, d)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -106,9 +106,9 @@ def eval_m3(model, loss: str, dataset_dir: Path, cfg: EvalConfig, device) -> np.
     files = split_files(dataset_dir, cfg.split)
     cols = list(model.columns) + ["image_key"]
     batches = ParquetIterable(files, columns=cols, batch_size=cfg.batch_size)
-    enc = _encode(model, batches, ("image", "audio", "text"), device)
-    observed = ~(enc["image_missing"] | enc["audio_missing"] | enc["text_missing"])
-    keys = np.asarray(enc["image_key"], dtype=object)
+    enc, col = _encode(model, batches, ("image", "audio", "text"), device)
+    observed = ~(col["image_missing"] | col["audio_missing"] | col["text_missing"])
+    keys = np.asarray(col["image_key"], dtype=object)
     # candidates: every distinct fully observed test image (first row carrying each key)
     _, first = np.unique(keys[observed], return_index=True)
     cand_rows = np.flatnonzero(observed)[first]
@@ -116,7 +116,7 @@ def eval_m3(model, loss: str, dataset_dir: Path, cfg: EvalConfig, device) -> np.
     gen = torch.Generator().manual_seed(cfg.seed)
     pred = _argmax_chunks(loss, enc["image"][cand_rows],
                           [enc["audio"][q_rows], enc["text"][q_rows]], cfg.batch_size, gen)
-    return enc["cls_id"][cand_rows][pred] == enc["cls_id"][q_rows]
+    return col["cls_id"][cand_rows][pred] == col["cls_id"][q_rows]
 
 
 def eval_mimic(model, loss: str, dataset_dir: Path, retrieval_dir: Path, cfg: EvalConfig,
@@ -124,10 +124,10 @@ def eval_mimic(model, loss: str, dataset_dir: Path, retrieval_dir: Path, cfg: Ev
     files = split_files(dataset_dir, cfg.split)
     batches = ParquetIterable(files, columns=list(model.columns) + ["hadm_id"],
                               batch_size=cfg.batch_size)
-    enc = _encode(model, batches, ("ecg", "labs", "cxr"), device)
+    enc, col = _encode(model, batches, ("ecg", "labs", "cxr"), device)
     sets = ParquetMapDataset(split_files(retrieval_dir, cfg.split)).read_all(
         ["query_hadm_id", "candidate_hadm_ids", "label"])
-    hadm = enc["hadm_id"]
+    hadm = col["hadm_id"]
     order = np.argsort(hadm, kind="stable")
 
     def rows_of(ids: np.ndarray) -> np.ndarray:

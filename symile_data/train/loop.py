@@ -77,7 +77,8 @@ def _save(path: Path, payload: dict) -> None:
 def run_hash(kind: str, loss: str, cfg: TrainConfig, dataset_dir: Path) -> str:
     data = read_manifest(dataset_dir)
     # experiment-level keys (the XOR matrix) do not change a run
-    knobs = {k: v for k, v in to_dict(cfg).items() if k not in ("ps", "methods")}
+    knobs = {k: v for k, v in to_dict(cfg).items()
+             if k not in ("ps", "methods", "torch_threads", "num_workers")}
     return params_hash(knobs, {"model": kind, "loss": loss,
                              "dataset": data.get("params_hash"), "name": data.get("name")})
 
@@ -115,6 +116,8 @@ def train(dataset_dir: str | Path, out_dir: str | Path, kind: str, loss: str,
         log.info("%s: already trained with these params, skipping", out_dir)
         return read_json(done_path)
     dev = pick_device(device)
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     random.seed(cfg.seed)
