@@ -69,7 +69,17 @@ class M3TrainConfig(TrainConfig):
 
 @dataclasses.dataclass(frozen=True)
 class MimicTrainConfig(TrainConfig):
-    pass
+    # encoder size (defaults = reference, SPEC section 4); smaller for CPU demos
+    cxr_encoder: Literal["resnet18", "resnet50"] = "resnet50"
+    ecg_encoder: Literal["resnet18", "resnet50"] = "resnet18"
+    cnn_width: int = 64                # base width of both ResNets (reference 64)
+    cxr_pool: int = 1                  # avg-pool factor on the 320x320 CXR before the CNN
+    ecg_pool: int = 1                  # avg-pool factor along the 5000 ECG time steps
+
+    def validate(self) -> None:
+        super().validate()
+        if min(self.cnn_width, self.cxr_pool, self.ecg_pool) < 1:
+            raise ValueError("cnn_width, cxr_pool and ecg_pool must be >= 1")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,6 +16,7 @@ from symile_data.train.missing import observed_mean
 from symile_data.train.models import M3Model, MIMICModel, SymileModel, XORModel
 
 log = logging.getLogger(__name__)
+MIMIC_ARCH = ("cxr_encoder", "ecg_encoder", "cnn_width", "cxr_pool", "ecg_pool")  # spec keys
 
 
 def _list_size(dataset_dir: Path, column: str) -> int:
@@ -42,6 +43,7 @@ def model_spec(kind: str, cfg: TrainConfig, dataset_dir: str | Path) -> dict[str
                     d_audio=_list_size(dataset_dir, "audio_feat"))
     elif kind == "mimic":
         spec["n_labs"] = _list_size(dataset_dir, "labs_percentiles")
+        spec.update({k: getattr(cfg, k) for k in MIMIC_ARCH})
     else:
         raise ValueError(f"unknown model kind {kind!r}; expected xor, m3 or mimic")
     return spec
@@ -57,7 +59,8 @@ def build_from_spec(spec: dict[str, Any]) -> SymileModel:
         return M3Model(text_model=spec["text_model"], d_image=spec["d_image"],
                        d_audio=spec["d_audio"], d_indicator=spec["d_indicator"], **common)
     if kind == "mimic":
-        return MIMICModel(n_labs=spec["n_labs"], **common)
+        return MIMICModel(n_labs=spec["n_labs"], **{k: spec[k] for k in MIMIC_ARCH if k in spec},
+                          **common)
     raise ValueError(f"unknown model kind {kind!r}")
 
 

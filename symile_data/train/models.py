@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from symile_data.train.missing import FeatureImputer, labs_input, replace_missing_text
-from symile_data.train.resnet import resnet18, resnet50
+from symile_data.train.resnet import RESNETS
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -146,12 +146,17 @@ class MIMICModel(SymileModel):
     columns = ("ecg", "labs_percentiles", "labs_observed", "cxr")
 
     def __init__(self, d: int = 8192, logit_scale_init: float = -7.0, normalize: bool = False,
-                 n_labs: int = 50):
+                 n_labs: int = 50, cxr_encoder: str = "resnet50", ecg_encoder: str = "resnet18",
+                 cnn_width: int = 64, cxr_pool: int = 1, ecg_pool: int = 1):
+        """Defaults = the reference encoders. ``cnn_width`` (base width of both ResNets),
+        ``cxr_pool`` (avg-pool factor on the 320x320 CXR) and ``ecg_pool`` (avg-pool factor
+        along the 5000 ECG time steps) shrink them for CPU demos; 64 / 1 / 1 = reference."""
         super().__init__(logit_scale_init, normalize)
-        self.cxr = resnet50(in_channels=3)
+        self.cxr = RESNETS[cxr_encoder](in_channels=3, width=cnn_width)
         self.cxr.fc = _head(self.cxr.out_features, d)
-        self.ecg = resnet18(in_channels=1)
+        self.ecg = RESNETS[ecg_encoder](in_channels=1, width=cnn_width)
         self.ecg.fc = _head(self.ecg.out_features, d)
+        self.cxr_pool, self.ecg_pool = cxr_pool, ecg_pool
         self.labs = nn.Sequential(nn.Linear(2 * n_labs, 256), nn.GELU(), nn.Linear(256, 1024),
                                   nn.GELU(), nn.Linear(1024, d), nn.LayerNorm(d))
         self.register_buffer("img_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
@@ -162,14 +167,19 @@ class MIMICModel(SymileModel):
         side = math.isqrt(cxr.shape[1])
         if side * side != cxr.shape[1]:
             raise ValueError(f"cxr rows must hold a square image, got {cxr.shape[1]} values")
-        x = cxr.float().div(255.0).view(-1, 1, side, side).expand(-1, 3, -1, -1)
-        return (x - self.img_mean) / self.img_std
+        x = cxr.float().div(255.0).view(-1, 1, side, side)
+        if self.cxr_pool > 1:                           # (B, 1, S/p, S/p)
+            x = F.avg_pool2d(x, self.cxr_pool)
+        return (x.expand(-1, 3, -1, -1) - self.img_mean) / self.img_std
 
     def encode(self, modality: str, batch: dict) -> Tensor:
         if modality == "cxr":
             return self._out(self.cxr(self._cxr_input(batch["cxr"])))
         if modality == "ecg":
             ecg = batch["ecg"].float()                  # (B, T*12) row-major (T, 12)
-            return self._out(self.ecg(ecg.view(ecg.shape[0], 1, -1, 12)))
+            x = ecg.view(ecg.shape[0], 1, -1, 12)
+            if self.ecg_pool > 1:                       # (B, 1, T/p, 12)
+                x = F.avg_pool2d(x, (self.ecg_pool, 1))
+            return self._out(self.ecg(x))
         return self._out(self.labs(labs_input(batch["labs_percentiles"],
                                               batch["labs_observed"])))

@@ -65,19 +65,19 @@ class ResNet(nn.Module):
     """Backbone + ``fc``; ``fc`` defaults to Identity so callers attach their own head."""
 
     def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: list[int],
-                 in_channels: int = 3):
+                 in_channels: int = 3, width: int = 64):
         super().__init__()
-        self.inplanes = 64
-        self.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        self.inplanes = width             # base width: 64 = the reference (torchvision) nets
+        self.conv1 = nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.layer1 = self._make(block, 64, layers[0], 1)
-        self.layer2 = self._make(block, 128, layers[1], 2)
-        self.layer3 = self._make(block, 256, layers[2], 2)
-        self.layer4 = self._make(block, 512, layers[3], 2)
+        self.layer1 = self._make(block, width, layers[0], 1)
+        self.layer2 = self._make(block, 2 * width, layers[1], 2)
+        self.layer3 = self._make(block, 4 * width, layers[2], 2)
+        self.layer4 = self._make(block, 8 * width, layers[3], 2)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.out_features = 512 * block.expansion     # 512 (ResNet-18) or 2048 (ResNet-50)
+        self.out_features = 8 * width * block.expansion   # width 64: 512 (ResNet-18), 2048 (50)
         self.fc: nn.Module = nn.Identity()
         for mod in self.modules():
             if isinstance(mod, nn.Conv2d):
@@ -103,9 +103,12 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def resnet18(in_channels: int = 3) -> ResNet:
-    return ResNet(BasicBlock, [2, 2, 2, 2], in_channels)
+def resnet18(in_channels: int = 3, width: int = 64) -> ResNet:
+    return ResNet(BasicBlock, [2, 2, 2, 2], in_channels, width)
 
 
-def resnet50(in_channels: int = 3) -> ResNet:
-    return ResNet(Bottleneck, [3, 4, 6, 3], in_channels)
+def resnet50(in_channels: int = 3, width: int = 64) -> ResNet:
+    return ResNet(Bottleneck, [3, 4, 6, 3], in_channels, width)
+
+
+RESNETS = {"resnet18": resnet18, "resnet50": resnet50}
