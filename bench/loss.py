@@ -59,18 +59,11 @@ def loop_clip(embs, logit_scale):
     return total
 
 
-def _rss_now() -> int:
+def _proc_status_bytes(key: str) -> int:
+    """VmRSS (current) or VmHWM (peak) of this process, in bytes."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def _rss_peak() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM"):
+            if line.startswith(key):
                 return int(line.split()[1]) * 1024
     return 0
 
@@ -103,14 +96,15 @@ def child(impl: str, loss: str, n: int, d: int, device: str, repeats: int) -> di
     else:
         with open("/proc/self/clear_refs", "w") as f:   # reset VmHWM to the current RSS
             f.write("5")
-        base = _rss_now()
+        base = _proc_status_bytes("VmRSS")
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         step()
         sync()
         times.append(time.perf_counter() - t0)
-    peak = (torch.cuda.max_memory_allocated() if device == "cuda" else _rss_peak()) - base
+    peak = (torch.cuda.max_memory_allocated() if device == "cuda"
+            else _proc_status_bytes("VmHWM")) - base
     return {"step_s": min(times), "peak_mem_gb": round(peak / 2 ** 30, 3)}
 
 

@@ -1,0 +1,1 @@
+"""Symile objective, encoders, training loop and evaluation (docs/train.md)."""

@@ -103,8 +103,15 @@ def eval_xor(model, loss: str, dataset_dir: Path, cfg: EvalConfig, device) -> np
 
 
 def eval_m3(model, loss: str, dataset_dir: Path, cfg: EvalConfig, device) -> np.ndarray:
+    pred_cls, true_cls, _ = m3_predict(model, loss, dataset_dir, cfg, device)
+    return pred_cls == true_cls
+
+
+def m3_predict(model, loss: str, dataset_dir: Path, cfg: EvalConfig, device,
+               columns: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """(retrieved image's cls_id, query's cls_id, {column: the queries' values}) per query."""
     files = split_files(dataset_dir, cfg.split)
-    cols = list(model.columns) + ["image_key"]
+    cols = list(dict.fromkeys([*model.columns, "image_key", *columns]))
     batches = ParquetIterable(files, columns=cols, batch_size=cfg.batch_size)
     enc, col = _encode(model, batches, ("image", "audio", "text"), device)
     observed = ~(col["image_missing"] | col["audio_missing"] | col["text_missing"])
@@ -116,7 +123,8 @@ def eval_m3(model, loss: str, dataset_dir: Path, cfg: EvalConfig, device) -> np.
     gen = torch.Generator().manual_seed(cfg.seed)
     pred = _argmax_chunks(loss, enc["image"][cand_rows],
                           [enc["audio"][q_rows], enc["text"][q_rows]], cfg.batch_size, gen)
-    return col["cls_id"][cand_rows][pred] == col["cls_id"][q_rows]
+    return (col["cls_id"][cand_rows][pred], col["cls_id"][q_rows],
+            {c: np.asarray(col[c], dtype=object)[q_rows] for c in columns})
 
 
 def eval_mimic(model, loss: str, dataset_dir: Path, retrieval_dir: Path, cfg: EvalConfig,

@@ -20,7 +20,6 @@ Negatives (``negatives``):
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch
@@ -83,9 +82,17 @@ def _ce_diag(logits: Tensor) -> Tensor:
     return F.cross_entropy(logits, target)
 
 
+def _mip_rows(embs: Sequence[Tensor]) -> Tensor:
+    """Row-wise MIP of aligned rows: (N,), without an (M, N, d) stack."""
+    prod = embs[0]
+    for e in embs[1:]:
+        prod = prod * e
+    return prod.sum(-1)
+
+
 def _symile_n(embs: list[Tensor], scale: Tensor, generator: torch.Generator | None) -> Tensor:
     n = embs[0].shape[0]
-    positive = torch.stack(embs).prod(0).sum(-1)          # (N,) MIP of aligned tuples
+    positive = _mip_rows(embs)                            # (N,) MIP of aligned tuples
     losses = []
     for m, anchor in enumerate(embs):
         neg = None                                        # (N, d) product of permuted rows
@@ -94,9 +101,9 @@ def _symile_n(embs: list[Tensor], scale: Tensor, generator: torch.Generator | No
                 continue
             perm = torch.randperm(n, generator=generator, device="cpu").to(other.device)
             neg = other[perm] if neg is None else neg * other[perm]
-        logits = (scale * anchor) @ neg.T                 # (N, N); scale on the small side
-        logits.diagonal().copy_(scale * positive)         # the true positive on the diagonal
-        losses.append(_ce_diag(logits))
+        logits = anchor @ neg.T                           # (N, N)
+        logits.diagonal().copy_(positive)                 # the true positive on the diagonal
+        losses.append(_ce_diag(scale * logits))
     return torch.stack(losses).mean()
 
 
@@ -243,6 +250,3 @@ def loss_fn(name: str, negatives: str = "n", normalize: bool = False,
         return lambda embs, ls, gen=None: clip_loss(embs, ls, normalize)
     raise LossInputError(f"unknown loss {name!r}; expected 'symile' or 'clip'")
 
-
-def chance_accuracy(num_candidates: int) -> float:
-    return 1.0 / num_candidates if num_candidates else math.nan

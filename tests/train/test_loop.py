@@ -86,3 +86,14 @@ def test_bad_loss_and_config(xor_dir, tmp_path):
         from_dict(XorTrainConfig, {"batch_size": 1}, "params.yaml:xor_train")
     with pytest.raises(ConfigError, match="unknown key"):
         from_dict(XorTrainConfig, {"learning_rate": 1.0}, "params.yaml:xor_train")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (bf16 autocast path)")
+def test_cuda_bf16_autocast_path(xor_dir, tmp_path):
+    from symile_data.train.config import EvalConfig
+    from symile_data.train.evaluate import evaluate_run
+    cfg = XorTrainConfig(**{**CFG.__dict__, "negatives": "n_squared", "epochs": 1})
+    done = train(xor_dir, tmp_path / "run", "xor", "symile", cfg, device="cuda")
+    assert torch.isfinite(torch.tensor(done["best_val_loss"]))
+    metrics, _ = evaluate_run(tmp_path / "run", xor_dir, EvalConfig(), device="cuda")
+    assert 0.0 <= metrics["accuracy"] <= 1.0
