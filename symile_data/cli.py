@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES = [
     "symile_data.features.cli",
     "symile_data.mimic.cli",
     "symile_data.train.cli",
+    "symile_data.e2e.cli",
 ]
 
 

@@ -1,0 +1,14 @@
+"""DVC stage m3_eval (see docs/e2e.md); same as `symile-data e2e eval-m3`."""
+from __future__ import annotations
+
+import sys
+
+from symile_data.e2e.cli import run_stage
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("eval-m3", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
