@@ -13,6 +13,7 @@ micro-batches already consumed in the epoch reproduces the uninterrupted run exa
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
@@ -26,7 +27,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from symile_data.config import params_hash, to_dict
-from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
+from symile_data.io.atomic import atomic_write_bytes, atomic_write_json, read_json
 from symile_data.io.manifest import read_manifest
 from symile_data.io.reader import ParquetIterable, split_files
 from symile_data.progress import progress
@@ -70,8 +71,11 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 def _save(path: Path, payload: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    # via memory: torch.save names the zip records after the file, and the temporary file name
+    # carries the pid, so saving to it directly would make the bytes differ run to run
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def run_hash(kind: str, loss: str, cfg: TrainConfig, dataset_dir: Path) -> str:

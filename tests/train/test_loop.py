@@ -38,6 +38,8 @@ def test_same_seed_same_bytes(xor_dir, tmp_path):
             (tmp_path / "b" / f).read_bytes().replace(b"/b", b"")
     for k, v in _weights(tmp_path / "a").items():
         assert torch.equal(v, _weights(tmp_path / "b")[k])
+    for f in ("best.pt", "last.pt"):
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
 
 
 class Killed(Exception):
