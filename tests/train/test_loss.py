@@ -165,3 +165,22 @@ def test_bad_inputs_are_clear_errors():
         clip_loss([a, b], torch.tensor(math.inf))
     with pytest.raises(LossInputError, match="max_logits"):
         symile_loss([torch.randn(64, 2)] * 3, ls, "n_squared", max_logits=1000)
+
+
+@pytest.mark.parametrize("negatives", ["n", "n_squared"])
+def test_bf16_autocast_forward_backward(negatives):
+    """The mixed-precision path (CUDA uses bf16 autocast; CPU autocast stands in here)."""
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(8, 8)
+    xs = [torch.randn(6, 8) for _ in range(3)]
+    ls = torch.tensor(0.0, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        embs = [lin(x) for x in xs]
+        assert embs[0].dtype == torch.bfloat16
+        loss = symile_loss(embs, ls, negatives, torch.Generator().manual_seed(0),
+                           chunk_elements=8)
+    loss.backward()
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    assert lin.weight.grad.dtype == torch.float32 and torch.isfinite(lin.weight.grad).all()
+    ref = symile_loss([lin(x) for x in xs], ls, negatives, torch.Generator().manual_seed(0))
+    assert abs(loss.item() - ref.item()) < 0.1            # bf16 close to fp32
