@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="data/xor")
     add_params_args(ap)
     args = ap.parse_args(argv)
-    cfg = load_section(XorDataConfig, "xor_data", args.params, args.overrides)
+    cfg = load_section(XorDataConfig, "xor_data", args.params)
     build_xor_datasets(args.out, cfg)
     return 0
 

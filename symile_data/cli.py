@@ -10,7 +10,7 @@ import importlib
 import logging
 import sys
 
-from symile_data.config import ConfigError
+from symile_data.config import ConfigError, check_override_sections, set_cli_overrides
 
 SUBCOMMAND_MODULES = [
     "symile_data.io.cli",
@@ -29,6 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build, validate, publish and train on Symile-M3 / Symile-MIMIC shards.")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging level")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="SECTION.KEY=VALUE",
+                        help="override one params.yaml key for this run (repeatable), "
+                             "e.g. --set m3_samples.seed=3")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -44,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        set_cli_overrides(args.overrides)
+        if args.overrides:
+            check_override_sections(getattr(args, "params", None) or "params.yaml")
         return int(args.func(args) or 0)
     except ConfigError as e:  # configuration problems: one clear line, no traceback
         print(f"configuration error: {e}", file=sys.stderr)

@@ -124,14 +124,40 @@ def parse_overrides(items: typing.Sequence[str] | None, where: str = "--set") ->
     return out
 
 
+# Overrides given on the command line (``symile-data --set SECTION.KEY=VALUE ...``), by section.
+# Set once by the CLI entry point; DVC stage scripts never set them, so DVC's params tracking
+# always sees exactly what runs.
+_CLI_OVERRIDES: dict[str, dict[str, Any]] = {}
+
+
+def set_cli_overrides(items: typing.Sequence[str] | None) -> None:
+    """Register ``SECTION.KEY=VALUE`` overrides for later ``load_section`` calls."""
+    _CLI_OVERRIDES.clear()
+    for item in items or ():
+        dotted, sep, value = item.partition("=")
+        section, dot, key = dotted.strip().partition(".")
+        if not sep or not dot or not section or not key:
+            raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE")
+        _CLI_OVERRIDES.setdefault(section, {})[key] = yaml.safe_load(value)
+
+
+def check_override_sections(path: str | Path) -> None:
+    """Fail fast when ``--set`` names a section the params file does not have (a typo)."""
+    known = set(load_params(path))
+    unknown = sorted(set(_CLI_OVERRIDES) - known)
+    if unknown:
+        raise ConfigError(f"--set names unknown section(s) {', '.join(unknown)} of {path}")
+
+
 def load_section(cls: type[T], section: str, path: str | Path = DEFAULT_PARAMS,
                  overrides: typing.Sequence[str] | None = None) -> T:
-    """Load ``params.yaml[section]`` into ``cls`` (strict); ``overrides`` are KEY=VALUE strings
-    applied on top (the CLI's ``--set``), checked as strictly as the file."""
+    """Load ``params.yaml[section]`` into ``cls`` (strict). ``overrides`` (KEY=VALUE strings)
+    and the CLI's ``--set SECTION.KEY=VALUE`` apply on top, checked as strictly as the file."""
     params = load_params(path)
     if section not in params:
         raise ConfigError(f"{path}: missing section '{section}'")
-    data = {**params[section], **parse_overrides(overrides)}
+    data = {**params[section], **_CLI_OVERRIDES.get(section, {}),
+            **parse_overrides(overrides)}
     return from_dict(cls, data, f"{path}:{section}")
 
 
@@ -155,7 +181,5 @@ def params_hash(*objs: Any) -> str:
 
 
 def add_params_args(parser: Any) -> None:
-    """The two flags every stage command takes: ``--params FILE`` and repeated ``--set K=V``."""
+    """``--params FILE`` for a stage command (per-key overrides: the global ``--set``)."""
     parser.add_argument("--params", default=str(DEFAULT_PARAMS), help="params file (YAML)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE", help="override a key of this stage's section")

@@ -49,3 +49,20 @@ def test_repo_params_load_and_hash_is_stable():
     cfg = load_section(XorDataConfig, "xor_data", "params.yaml")
     assert params_hash(cfg) == params_hash(load_section(XorDataConfig, "xor_data", "params.yaml"))
     assert params_hash(cfg) != params_hash(dataclasses.replace(cfg, seed=cfg.seed + 1))
+
+
+def test_cli_set_overrides_apply_strictly(tmp_path, capsys):
+    from symile_data.cli import main
+    from symile_data.config import set_cli_overrides
+    from symile_data.io.manifest import read_manifest
+    try:
+        assert main(["--set", "xor_data.n_train=50", "--set", "xor_data.ps=[0.5]",
+                     "xor-data", "--out", str(tmp_path)]) == 0
+        assert read_manifest(tmp_path / "p0.5")["splits"]["train"]["rows"] == 50
+        assert main(["--set", "xor_data.n_trian=5", "xor-data", "--out", str(tmp_path)]) == 2
+        assert "unknown key(s) n_trian" in capsys.readouterr().err
+        assert main(["--set", "xor_dat.n_train=5", "xor-data", "--out", str(tmp_path)]) == 2
+        assert "unknown section(s) xor_dat" in capsys.readouterr().err
+        assert main(["--set", "n_train", "xor-data", "--out", str(tmp_path)]) == 2
+    finally:
+        set_cli_overrides([])

@@ -46,7 +46,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _xor_data(args: argparse.Namespace) -> int:
-    cfg = load_section(XorDataConfig, "xor_data", args.params, args.overrides)
+    cfg = load_section(XorDataConfig, "xor_data", args.params)
     build_xor_datasets(args.out, cfg)
     return 0
 
