@@ -4,8 +4,8 @@ A test helper (not DVC): it expands ``matrix`` stages (cartesian product, DVC's 
 naming), interpolates ``${section.key}`` from the work dir's params.yaml and ``${item.key}``,
 and calls ``main(argv)`` of each ``python pipelines/X.py ...`` command, so the real wiring of
 dvc.yaml (paths, flags, sections) is exercised without a process per stage. It writes
-``.chain/{stage}.started`` before and ``.chain/{stage}.done`` after each stage, which lets a
-test kill the run mid-stage. Usage: ``python e2e_chain.py REPO WORKDIR [--until STAGE]``.
+``.chain/{stage}.started`` before and ``.chain/{stage}.done`` after each stage; with
+``E2E_KILL_AT=STAGE:N`` it SIGKILLs itself inside the N-th Parquet shard write of STAGE. Usage: ``python e2e_chain.py REPO WORKDIR [--until STAGE]``.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import itertools
 import os
 import re
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -101,6 +102,22 @@ def _call(repo: Path, argv: list[str]) -> int:
     return module.main(argv[2:])
 
 
+def _arm_kill(spec: str | None, stage: str) -> None:
+    """``E2E_KILL_AT=STAGE:N``: SIGKILL this process inside the N-th Parquet write of STAGE,
+    after the bytes reach the temporary file and before its rename and done-marker."""
+    if not spec or spec.rsplit(":", 1)[0] != stage:
+        return
+    import pyarrow.parquet as pq
+    real, left = pq.write_table, [int(spec.rsplit(":", 1)[1])]
+
+    def write_then_die(*args, **kwargs):
+        real(*args, **kwargs)
+        left[0] -= 1
+        if left[0] == 0:
+            os.kill(os.getpid(), signal.SIGKILL)
+    pq.write_table = write_then_die
+
+
 def run_chain(repo: str | Path, workdir: str | Path, until: str | None = None) -> list[str]:
     """Run every stage (up to and including ``until``) with cwd = workdir; returns names."""
     repo, workdir = Path(repo).resolve(), Path(workdir).resolve()
@@ -113,6 +130,7 @@ def run_chain(repo: str | Path, workdir: str | Path, until: str | None = None) -
     try:
         for name, argv in resolve_stages(repo / "dvc.yaml", params):
             (marks / f"{name}.started").touch()
+            _arm_kill(os.environ.get("E2E_KILL_AT"), name)
             rc = _call(repo, argv)
             if rc:
                 raise RuntimeError(f"stage {name} exited with {rc}")

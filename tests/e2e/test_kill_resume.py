@@ -1,5 +1,6 @@
-"""Kill the chain with SIGKILL in the middle of a stage, run it again, and compare every shard
-with an uninterrupted run: byte-identical (the stages resume / rewrite atomically)."""
+"""Kill the chain with SIGKILL in the middle of a stage (inside a shard write: bytes in the
+temporary file, not yet renamed, no done-marker), twice, run it again, and compare every shard
+with an uninterrupted run: byte-identical."""
 from __future__ import annotations
 
 import os
@@ -7,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from e2e_chain import REPO
@@ -18,19 +18,17 @@ SHARD_ROOTS = ("data/xor", "data/m3/samples", "data/m3/shards", "data/m3/samples
                "data/m3/shards_miss", "data/mimic/shards")
 
 
-def _chain(work: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    return subprocess.Popen([sys.executable, str(CHAIN), str(REPO), str(work), "--until", LAST],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def _finish(proc: subprocess.Popen, timeout: float = 150) -> None:
-    _, err = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, err.decode()[-3000:]
+def _chain(work: Path, kill_at: str | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "E2E_KILL_AT"}
+    if kill_at:
+        env["E2E_KILL_AT"] = kill_at
+    return subprocess.run([sys.executable, str(CHAIN), str(REPO), str(work), "--until", LAST],
+                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          timeout=150)
 
 
 def _shards(work: Path) -> dict[str, bytes]:
-    """Every shard, marker and manifest of the shard roots, by relative path."""
+    """Every shard, done-marker and manifest of the shard roots, by relative path."""
     out = {}
     for root in SHARD_ROOTS:
         for p in sorted((work / root).rglob("*")):
@@ -40,34 +38,34 @@ def _shards(work: Path) -> dict[str, bytes]:
     return out
 
 
-def _kill_during(proc: subprocess.Popen, work: Path, stage: str, delay_s: float) -> None:
-    started = work / ".chain" / f"{stage}.started"
-    deadline = time.monotonic() + 120
-    while not started.exists():
-        assert proc.poll() is None, f"chain ended before {stage}: {proc.stderr.read().decode()}"
-        assert time.monotonic() < deadline, f"{stage} never started"
-        time.sleep(0.02)
-    time.sleep(delay_s)
-    assert proc.poll() is None, f"chain finished {stage} within {delay_s} s: kill too late"
-    assert not (work / ".chain" / f"{stage}.done").exists(), f"{stage} already finished"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+def _assert_killed_in(proc: subprocess.CompletedProcess, work: Path, stage: str) -> None:
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-3000:]
+    assert (work / ".chain" / f"{stage}.started").exists()
+    assert not (work / ".chain" / f"{stage}.done").exists()
 
 
 def test_killed_chain_resumes_to_identical_shards(toy_workdir: Path, tmp_path: Path):
     ref = tmp_path / "ref"
     ref.mkdir()
     shutil.copy(toy_workdir / "params.yaml", ref / "params.yaml")
-    clean = _chain(ref)
+    clean = subprocess.Popen([sys.executable, str(CHAIN), str(REPO), str(ref), "--until", LAST],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
-    killed = _chain(toy_workdir)
-    # mimic_shards decodes every ECG / CXR and writes two datasets: killed well inside it
-    _kill_during(killed, toy_workdir, "mimic_shards", delay_s=0.4)
-    _finish(clean)
-    _finish(_chain(toy_workdir))
+    work = toy_workdir
+    # killed inside mimic_shards' 2nd shard write: symile-mimic/train is done, val is not
+    _assert_killed_in(_chain(work, "mimic_shards:2"), work, "mimic_shards")
+    partial = work / "data/mimic/shards/symile-mimic"
+    assert len(list(partial.glob("*.stats.json"))) == 1
+    assert not (partial / "manifest.json").exists()
+    # resumed, then killed again in the middle of the missingness variant's shards
+    _assert_killed_in(_chain(work, "m3_missing@0.5:4"), work, "m3_missing@0.5")
+    done = _chain(work)
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    _, err = clean.communicate(timeout=150)
+    assert clean.returncode == 0, err.decode()[-3000:]
 
     expected = _shards(ref)
     assert len([k for k in expected if k.endswith(".parquet")]) >= 20
-    got = _shards(toy_workdir)
+    got = _shards(work)
     assert sorted(got) == sorted(expected)
     assert [k for k in expected if got[k] != expected[k]] == []
