@@ -53,12 +53,12 @@ def in_text(pred_cls: np.ndarray, texts: Sequence[str], words: pa.Array, word_cl
     of words) for "_"-joined texts. Vectorised: split, look every word up, compare, any()."""
     parts = pc.split_pattern(pa.array(list(texts), pa.string()), "_")
     flat = pc.list_flatten(parts)
-    idx = pc.index_in(flat, value_set=words).to_numpy(zero_copy_only=False)
-    if np.isnan(idx.astype(float)).any():
-        bad = flat.filter(pc.is_null(pc.index_in(flat, value_set=words)))[:5].to_pylist()
+    found = pc.index_in(flat, value_set=words)                  # null = unknown word
+    if found.null_count:
+        bad = flat.filter(pc.is_null(found))[:5].to_pylist()
         raise ValueError(f"query words {bad} are not class names of the translation table")
     lens = pc.list_value_length(parts).to_numpy()
-    hit = word_cls[idx.astype(np.int64)] == np.repeat(pred_cls, lens)
+    hit = word_cls[found.to_numpy().astype(np.int64)] == np.repeat(pred_cls, lens)
     starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
     return np.add.reduceat(hit.astype(np.int64), starts) > 0, lens
 
@@ -119,19 +119,18 @@ def evaluate_mimic_runs(run_dirs: Sequence[str | Path], retrieval_dir: str | Pat
                         ) -> dict[str, Any]:
     """Evaluate MIMIC runs on the stored retrieval sets (1 of K candidates)."""
     out_json = Path(out_json)
+    k = read_json(Path(retrieval_dir) / "manifest.json").get("extra", {}).get("n_candidates")
     runs = []
     for run_dir in _runs(run_dirs):
         info = _run_info(run_dir)
         metrics, correct = evaluate_run(run_dir, info["dataset_dir"], cfg,
                                         retrieval_dir=retrieval_dir, device=device)
-        k = read_json(Path(retrieval_dir) / "manifest.json").get("extra", {}).get("n_candidates")
         runs.append({**info, **{key: v for key, v in metrics.items()
                                 if key not in ("run_dir", "model", "loss", "split")},
                      "n_candidates": k})
         _save_per_query(out_json.parent, run_dir.name, correct)
         log.info("%s: accuracy %.4f", info["run"], metrics["accuracy"])
-    k = {r["n_candidates"] for r in runs}
-    report = {"kind": "mimic", "split": cfg.split,
-              "chance": 1.0 / k.pop() if len(k) == 1 and None not in k else None, "runs": runs}
+    report = {"kind": "mimic", "split": cfg.split, "chance": 1.0 / k if k else None,
+              "runs": runs}
     atomic_write_json(out_json, report)
     return report
