@@ -31,7 +31,7 @@ from symile_data.mimic.images import encode_jpeg
 from symile_data.mimic.preprocess import LabEcdf, cxr_array, ecg_array
 from symile_data.mimic.splits import SPLITS, retrieval_sets
 from symile_data.progress import progress
-from symile_data.schema import get
+from symile_data.schema import get, mimic_retrieval_schema
 
 log = logging.getLogger(__name__)
 FLAGS = {"mimic_derived": True}
@@ -191,7 +191,7 @@ def build_shards(cohort_dir: str | Path, ecg_root: str | Path, cxr_root: str | P
             flags=FLAGS, extra=extra)
     write_parquet_dataset(out / "symile-mimic-retrieval",
                           _retrieval_table(meta, ok, cfg.n_candidates, cfg.seed),
-                          get("mimic_retrieval") if cfg.n_candidates == 10 else None,
+                          mimic_retrieval_schema(cfg.n_candidates),
                           name="symile-mimic-retrieval", params_hash=h, flags=FLAGS,
                           extra={"n_candidates": cfg.n_candidates, "seed": cfg.seed})
     fail = pa.table({"hadm_id": meta["hadm_id"], "split": meta["split"],

@@ -117,3 +117,17 @@ def test_split_sizes_and_retrieval_determinism():
     assert (c1[np.arange(30), l1] == h).all()
     with pytest.raises(ValueError, match="split 'test' has 5"):
         retrieval_sets(h[:5], 10, 0, "test")
+
+
+def test_retrieval_with_other_candidate_counts(built, synth_small, tmp_path):
+    import dataclasses
+    base, *_ = built
+    r = synth_small
+    cfg = dataclasses.replace(CFG, formats=("parquet",), n_candidates=5)
+    build_shards(base / "cohort", r / "mimic-iv-ecg", r / "mimic-cxr-jpg", tmp_path, cfg)
+    d = tmp_path / "symile-mimic-retrieval"
+    t = pq.read_table(split_files(d, "test"))
+    assert t.schema.field("candidate_hadm_ids").type.list_size == 5
+    c = np.stack(t["candidate_hadm_ids"].to_numpy(zero_copy_only=False))
+    label = t["label"].to_numpy()
+    assert (c[np.arange(len(c)), label] == t["query_hadm_id"].to_numpy()).all()
