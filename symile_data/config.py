@@ -7,14 +7,14 @@ that name the file, the section and the key: we fail fast before any work starts
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+
+from symile_data.hashing import sha256_json
 
 T = TypeVar("T")
 
@@ -176,8 +176,7 @@ def to_dict(obj: Any) -> dict[str, Any]:
 def params_hash(*objs: Any) -> str:
     """Stable sha256 (16 hex) of one or more config dataclasses / plain dicts."""
     payload = [to_dict(o) if dataclasses.is_dataclass(o) else o for o in objs]
-    blob = json.dumps(payload, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return sha256_json(payload)[:16]
 
 
 def add_params_args(parser: Any) -> None:

@@ -16,6 +16,8 @@ from typing import Callable
 
 import pyarrow as pa
 
+from symile_data.io.atomic import atomic_write_text
+
 SCHEMA_VERSION = "1.0.0"
 
 _REGISTRY: dict[str, Callable[[], pa.Schema]] = {}
@@ -294,7 +296,7 @@ def write_schemas(directory: str | Path) -> list[Path]:
     paths = []
     for fname, text in rendered.items():
         p = directory / fname
-        p.write_text(text)
+        atomic_write_text(p, text)
         paths.append(p)
     return paths
 

@@ -60,9 +60,7 @@ def generate_xor(n: int, d_v: int, p: float, rng: np.random.Generator, split: st
 def build_xor_datasets(out_root: str | Path, cfg: XorDataConfig) -> dict[str, dict]:
     """Write one dataset dir per p under ``out_root``; returns {dirname: manifest}."""
     out_root = Path(out_root)
-    spec = ShardSpec(target_shard_bytes=cfg.target_shard_bytes,
-                     max_rows_per_shard=cfg.max_rows_per_shard,
-                     row_group_rows=cfg.row_group_rows)
+    spec = ShardSpec.from_config(cfg)
     schema = xor_schema(cfg.d_v)
     manifests = {}
     for k, p in enumerate(cfg.ps):

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
+from symile_data.io.atomic import atomic_write_json, atomic_write_npy, read_json
 from symile_data.m3.build import load_resolved
 from symile_data.train.config import EvalConfig
 from symile_data.train.evaluate import bootstrap, evaluate_run, m3_predict
@@ -64,9 +64,7 @@ def in_text(pred_cls: np.ndarray, texts: Sequence[str], words: pa.Array, word_cl
 
 
 def _save_per_query(out_dir: Path, run: str, correct: np.ndarray) -> None:
-    with atomic_path(out_dir / "per_query" / f"{run}.npy") as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, correct.astype(np.int8))
+    atomic_write_npy(out_dir / "per_query" / f"{run}.npy", correct.astype(np.int8))
 
 
 def _run_info(run_dir: Path) -> dict[str, Any]:

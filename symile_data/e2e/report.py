@@ -12,25 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from symile_data.e2e.config import ReportConfig
-from symile_data.io.atomic import atomic_path, atomic_write_text, read_json
+from symile_data.io.atomic import atomic_write_text, read_json
+from symile_data.train.plots import pyplot, save_png
 from symile_data.train.xor_experiment import table_markdown
 
 METHODS = ("symile", "clip")
 LABEL = {"symile": "Symile", "clip": "CLIP"}
 COLOR = {"symile": "tab:blue", "clip": "tab:orange"}
-
-
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def _save(fig, out_png: Path) -> None:
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png", metadata={"Software": None})
-    _plt().close(fig)
 
 
 def _cell(r: dict[str, Any] | None) -> str:
@@ -69,7 +57,7 @@ def headline(xor: dict, m3: dict, mimic: dict) -> list[dict[str, Any]]:
 
 def plot_accuracy(rows: list[dict[str, Any]], out_png: Path) -> None:
     """Grouped bars: datasets x methods, bootstrap 95% intervals, chance as a tick per group."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=120)
     width = 0.38
     for j, m in enumerate(METHODS):
@@ -86,12 +74,12 @@ def plot_accuracy(rows: list[dict[str, Any]], out_png: Path) -> None:
     ax.set_title("Accuracy per method and dataset (bootstrap 95% intervals)", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, out_png)
+    save_png(fig, out_png)
 
 
 def plot_missing(m3: dict, out_png: Path) -> None:
     """M3 accuracy against the missingness probability p, one line per method."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.6), dpi=120)
     for m in METHODS:
         runs = sorted((r for r in m3["runs"] if r["method"] == m), key=lambda r: r["p"])
@@ -107,7 +95,7 @@ def plot_missing(m3: dict, out_png: Path) -> None:
     ax.legend()
     ax.set_title("Symile-M3: accuracy against missingness", fontsize=10)
     fig.tight_layout()
-    _save(fig, out_png)
+    save_png(fig, out_png)
 
 
 def _m3_table(m3: dict) -> list[str]:

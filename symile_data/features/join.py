@@ -131,8 +131,7 @@ def join_dataset(dataset_dir: Path, feats: Features, out_dir: Path, cfg: JoinCon
                for s, (t, img, aud, txt) in prepared.items()}
     h = params_hash(cfg, {"features": feats.encoder_ids,
                           "samples_params_hash": src_manifest.get("params_hash"), "L": L})
-    spec = ShardSpec(target_shard_bytes=cfg.target_shard_bytes,
-                     max_rows_per_shard=cfg.max_rows_per_shard, row_group_rows=cfg.row_group_rows)
+    spec = ShardSpec.from_config(cfg)
     extra = {"features": {"image": feats.image_manifest["identity"],
                           "audio": feats.audio_manifest["identity"],
                           "text": feats.text_manifest["identity"]},

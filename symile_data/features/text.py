@@ -7,7 +7,6 @@ at ``{root}/text/{encoder_id}/tokens.parquet`` + ``manifest.json`` (written last
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -20,6 +19,7 @@ import pyarrow.parquet as pq
 from symile_data import schema as S
 from symile_data.features.encoders import EncoderIdentity, load_pretrained, resolved_revision
 from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
+from symile_data.hashing import sha256_bytes
 
 BATCH = 4096  # texts per tokenizer call (the fast tokenizer parallelises inside a call)
 
@@ -65,7 +65,7 @@ def encode_texts(tok: TextTokenizer, texts: list[str], out_dir: str | Path) -> d
     """Tokenize sorted unique ``texts`` into ``out_dir``; skip when already complete."""
     out = Path(out_dir)
     eid = tok.identity.encoder_id()
-    keys_sha = hashlib.sha256("\n".join(texts).encode()).hexdigest()
+    keys_sha = sha256_bytes("\n".join(texts).encode())
     mpath = out / "manifest.json"
     if mpath.exists():
         m = read_json(mpath)
@@ -84,7 +84,7 @@ def encode_texts(tok: TextTokenizer, texts: list[str], out_dir: str | Path) -> d
     truncated = np.concatenate(trunc) if trunc else np.zeros(0, bool)
     table = pa.table({
         "text": pa.array(texts, pa.string()),
-        "text_key": pa.array([hashlib.sha256(t.encode()).hexdigest()[:16] for t in texts],
+        "text_key": pa.array([sha256_bytes(t.encode())[:16] for t in texts],
                              pa.string()),
         "input_ids": pa.array(ids, pa.list_(pa.int32())),
         "n_tokens": pa.array([len(x) for x in ids], pa.int32()),

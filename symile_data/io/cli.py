@@ -8,6 +8,7 @@ from pathlib import Path
 
 from symile_data import schema
 from symile_data.config import add_params_args, load_section
+from symile_data.io.atomic import atomic_write_json
 from symile_data.io.validate import validate_tree
 from symile_data.xor import XorDataConfig, build_xor_datasets
 
@@ -40,8 +41,7 @@ def _validate(args: argparse.Namespace) -> int:
         for p in r["problems"]:
             print(f"  - {p}")
     if args.report:
-        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.report).write_text(json.dumps(reports, indent=2) + "\n")
+        atomic_write_json(args.report, reports)
     return 1 if bad else 0
 
 

@@ -33,6 +33,15 @@ class ShardSpec:
     compression: str = "zstd"
     compression_level: int = 3
 
+    @classmethod
+    def from_config(cls, cfg: Any) -> "ShardSpec":
+        """The spec from a stage config carrying the three sizing keys."""
+        spec = cls(target_shard_bytes=cfg.target_shard_bytes,
+                   max_rows_per_shard=cfg.max_rows_per_shard,
+                   row_group_rows=cfg.row_group_rows)
+        spec.validate()
+        return spec
+
     def validate(self) -> None:
         for f in ("target_shard_bytes", "max_rows_per_shard", "row_group_rows"):
             if getattr(self, f) <= 0:

@@ -137,7 +137,7 @@ def build_samples(out_dir: str | Path, cfg: M3SamplesConfig, translations_dir: s
     inputs_hash = [sha256_file(Path(d) / f) for d, f in ((translations_dir, TRANSLATIONS_FILE),
                                                         (images_dir, IMAGES_TABLE),
                                                         (clips_dir, CLIPS_TABLE))]
-    spec = ShardSpec(cfg.target_shard_bytes, cfg.max_rows_per_shard, cfg.row_group_rows)
+    spec = ShardSpec.from_config(cfg)
     images = clips = None
     if cfg.embed_media or cfg.wds_export:
         images = MediaLookup(pq.read_table(Path(images_dir) / IMAGES_TABLE), "image_key",

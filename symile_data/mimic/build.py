@@ -178,9 +178,7 @@ def build_shards(cohort_dir: str | Path, ecg_root: str | Path, cxr_root: str | P
              "labs_observed": "1 = observed, 0 = missing (imputed with the train mean)"}
     manifests = {}
     if "parquet" in cfg.formats:
-        spec = ShardSpec(target_shard_bytes=cfg.target_shard_bytes,
-                         max_rows_per_shard=cfg.max_rows_per_shard,
-                         row_group_rows=cfg.row_group_rows)
+        spec = ShardSpec.from_config(cfg)
         manifests["parquet"] = write_parquet_dataset(
             out / "symile-mimic", rows, get("mimic_samples"), name="symile-mimic",
             params_hash=h, spec=spec, flags=FLAGS, extra=extra)

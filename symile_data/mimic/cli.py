@@ -2,18 +2,18 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 
-from symile_data.config import from_dict, load_params
+from symile_data.config import DEFAULT_PARAMS, from_dict, load_section, to_dict
 from symile_data.mimic.config import CohortConfig, ShardsConfig, SynthConfig
 
 
-def _cfg(cls, section: str, params: str | None, **overrides):
-    """Section from params.yaml when given (else dataclass defaults), then CLI overrides."""
-    data = dict(load_params(params).get(section, {})) if params else {}
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    return from_dict(cls, data, f"{params or 'defaults'}:{section}")
+def _cfg(cls, section: str, params: str, **flags):
+    """The params section (strict, with the global --set overrides), then this command's own
+    flags (--admissions, --seed, --formats) on top, checked as strictly."""
+    cfg = load_section(cls, section, params)
+    flags = {k: v for k, v in flags.items() if v is not None}
+    return from_dict(cls, {**to_dict(cfg), **flags}, f"{params}:{section} + flags") if flags else cfg
 
 
 def _synth(args) -> int:
@@ -39,10 +39,8 @@ def _cohort(args) -> int:
 
 def _shards(args) -> int:
     from symile_data.mimic.build import build_shards
-    cfg = _cfg(ShardsConfig, "mimic_shards", args.params, seed=args.seed)
-    if args.formats:
-        cfg = dataclasses.replace(cfg, formats=tuple(args.formats.split(",")))
-        cfg.validate()
+    cfg = _cfg(ShardsConfig, "mimic_shards", args.params, seed=args.seed,
+               formats=args.formats.split(",") if args.formats else None)
     print(json.dumps(build_shards(args.cohort, args.ecg, args.cxr, args.out, cfg), indent=2))
     return 0
 
@@ -54,7 +52,8 @@ def register(subparsers) -> None:
     s.add_argument("--out", required=True)
     s.add_argument("--admissions", type=int)
     s.add_argument("--seed", type=int)
-    s.add_argument("--params", help="params.yaml to read section mimic_synth from")
+    s.add_argument("--params", default=str(DEFAULT_PARAMS),
+                   help="params file (section mimic_synth)")
     s.set_defaults(func=_synth)
     s = sub.add_parser("labevents", help="stream labevents.csv.gz into Parquet")
     s.add_argument("--csv", required=True)
@@ -66,7 +65,8 @@ def register(subparsers) -> None:
     s.add_argument("--cxr", required=True, help="MIMIC-CXR-JPG root (metadata csv.gz)")
     s.add_argument("--out", required=True)
     s.add_argument("--seed", type=int)
-    s.add_argument("--params", help="params.yaml to read section mimic_cohort from")
+    s.add_argument("--params", default=str(DEFAULT_PARAMS),
+                   help="params file (section mimic_cohort)")
     s.set_defaults(func=_cohort)
     s = sub.add_parser("shards", help="preprocess the cohort, retrieval sets, shards")
     s.add_argument("--cohort", required=True, help="directory holding cohort.parquet")
@@ -75,5 +75,6 @@ def register(subparsers) -> None:
     s.add_argument("--out", required=True)
     s.add_argument("--seed", type=int)
     s.add_argument("--formats", help="comma list of parquet,wds")
-    s.add_argument("--params", help="params.yaml to read section mimic_shards from")
+    s.add_argument("--params", default=str(DEFAULT_PARAMS),
+                   help="params file (section mimic_shards)")
     s.set_defaults(func=_shards)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from symile_data.config import load_section
-from symile_data.io.atomic import atomic_path, atomic_write_json
+from symile_data.io.atomic import atomic_write_json, atomic_write_npy
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,7 @@ def cmd_evaluate(args) -> int:
     metrics, correct = evaluate_run(args.run_dir, args.dataset_dir, cfg,
                                     retrieval_dir=args.retrieval, device=args.device)
     out = Path(args.out)
-    with atomic_path(out / "per_query.npy") as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, correct.astype(np.int8))
+    atomic_write_npy(out / "per_query.npy", correct.astype(np.int8))
     atomic_write_json(out / "metrics.json", metrics)
     plot_accuracy(metrics, out / "accuracy.png")
     print(json.dumps({k: metrics[k] for k in ("accuracy", "bootstrap_mean", "bootstrap_std")}))

@@ -7,25 +7,25 @@ from typing import Any
 from symile_data.io.atomic import atomic_path, read_json
 
 
-def _plt():
+def pyplot():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
 
 
-def _save(fig, out_png: str | Path) -> Path:
+def save_png(fig, out_png: str | Path) -> Path:
     out_png = Path(out_png)
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, format="png", metadata={"Software": None})
-    _plt().close(fig)
+    pyplot().close(fig)
     return out_png
 
 
 def plot_accuracy(metrics: dict[str, Any], out_png: str | Path, chance: float | None = None
                   ) -> Path:
     """One bar: accuracy with the bootstrap 95% interval, chance as a dashed line."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(3.2, 3.6), dpi=120)
     lo, hi = metrics["ci95"]
     mean = metrics["bootstrap_mean"]
@@ -38,12 +38,12 @@ def plot_accuracy(metrics: dict[str, Any], out_png: str | Path, chance: float | 
     ax.set_ylabel(f"{metrics['split']} accuracy")
     ax.set_title(f"{metrics['model']} ({metrics['n_queries']} queries)")
     fig.tight_layout()
-    return _save(fig, out_png)
+    return save_png(fig, out_png)
 
 
 def plot_xor(metrics_json: str | Path, out_png: str | Path) -> Path:
     """Accuracy against p for each method, bootstrap std as error bars, chance as a line."""
-    plt = _plt()
+    plt = pyplot()
     report = read_json(metrics_json)
     fig, ax = plt.subplots(figsize=(5, 3.6), dpi=120)
     for method, color in (("symile", "tab:blue"), ("clip", "tab:orange")):
@@ -60,4 +60,4 @@ def plot_xor(metrics_json: str | Path, out_png: str | Path) -> Path:
     ax.legend(loc="upper left")
     ax.set_title("Synthetic XOR (SPEC section 4)")
     fig.tight_layout()
-    return _save(fig, out_png)
+    return save_png(fig, out_png)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
+from symile_data.io.atomic import atomic_write_json, atomic_write_npy, read_json
 from symile_data.train.config import EvalConfig, XorTrainConfig
 from symile_data.train.evaluate import evaluate_run
 from symile_data.train.loop import train
@@ -48,9 +48,8 @@ def evaluate_xor(data_root: str | Path, models_root: str | Path, train_cfg: XorT
             name = run_name(method, p)
             metrics, correct = evaluate_run(Path(models_root) / name,
                                             Path(data_root) / p_dirname(p), cfg, device=device)
-            with atomic_path(out_json.parent / "per_query" / f"{name}.npy") as tmp:
-                with open(tmp, "wb") as f:
-                    np.save(f, correct.astype(np.int8))
+            atomic_write_npy(out_json.parent / "per_query" / f"{name}.npy",
+                             correct.astype(np.int8))
             runs.append({"method": method, "p": p, **{k: v for k, v in metrics.items()
                                                       if k not in ("run_dir", "model")}})
             log.info("%s: accuracy %.4f", name, metrics["accuracy"])

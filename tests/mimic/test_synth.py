@@ -60,3 +60,21 @@ def test_cli_synth(tmp_path):
     assert main(["mimic", "synth", "--out", str(tmp_path / "t"), "--admissions", "5",
                  "--seed", "1"]) == 0
     assert (tmp_path / "t" / "synth_report.json").exists()
+
+
+def test_cli_reads_params_and_global_set(tmp_path, capsys):
+    import json
+
+    from symile_data.cli import main
+    from symile_data.config import set_cli_overrides
+    try:
+        # the section comes from params.yaml, --set overrides it, the command's flag wins last
+        assert main(["--set", "mimic_synth.admissions=4", "--set", "mimic_synth.seed=3",
+                     "mimic", "synth", "--out", str(tmp_path / "a")]) == 0
+        rep = json.loads((tmp_path / "a" / "synth_report.json").read_text())
+        assert rep["admissions"] == 4
+        assert main(["--set", "mimic_synth.admisions=4", "mimic", "synth",
+                     "--out", str(tmp_path / "b")]) == 2
+        assert "unknown key(s) admisions" in capsys.readouterr().err
+    finally:
+        set_cli_overrides([])
