@@ -30,6 +30,17 @@ def split_files(dataset_dir: str | Path, split: str) -> list[Path]:
     return [dataset_dir / s["file"] for s in manifest["splits"][split]["shards"]]
 
 
+def check_columns(files: Sequence[Path], columns: Sequence[str] | None) -> None:
+    """Fail fast, naming the shard, when a requested column is not in it."""
+    if columns is None:
+        return
+    for f in files:
+        names = set(pq.read_schema(f).names)
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise KeyError(f"{f}: no column(s) {missing}; has {sorted(names)}")
+
+
 def column_to_numpy(col: pa.ChunkedArray | pa.Array, name: str = "?") -> Any:
     """One arrow column -> (rows, ...) numpy array, or list[str] for strings."""
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
@@ -107,6 +118,7 @@ class ParquetIterable(IterableDataset):
         self.columns = list(columns) if columns is not None else None
         self.batch_size, self.shuffle_buffer = batch_size, shuffle_buffer
         self.seed, self.drop_last, self.epoch = seed, drop_last, 0
+        check_columns(self.files, self.columns)
         self.units = [(f, g) for f in self.files
                       for g in range(pq.ParquetFile(f).metadata.num_row_groups)]
         self.num_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
@@ -163,6 +175,7 @@ class ParquetMapDataset(Dataset):
     def __init__(self, files: Sequence[str | Path], columns: Sequence[str] | None = None):
         self.files = [Path(f) for f in files]
         self.columns = list(columns) if columns is not None else None
+        check_columns(self.files, self.columns)
         self.units, starts, total = [], [], 0
         for f in self.files:
             meta = pq.ParquetFile(f).metadata

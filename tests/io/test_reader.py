@@ -96,6 +96,10 @@ def test_bad_inputs(dataset):
         ParquetIterable([], batch_size=4)
     with pytest.raises(Exception, match="no split 'val'"):
         split_files(dataset, "val")
+    with pytest.raises(KeyError, match=r"train-00000-of-00004.parquet: no column\(s\) \['nope'\]"):
+        ParquetIterable(split_files(dataset, "train"), columns=["idx", "nope"])
+    with pytest.raises(KeyError, match="no column"):
+        ParquetMapDataset(split_files(dataset, "train"), columns=["nope"])
 
 
 def test_card_loads_with_datasets_offline(tmp_path):
