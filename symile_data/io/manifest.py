@@ -1,9 +1,15 @@
 """Shard naming, per-shard done-markers and the per-dataset manifest.
 
-A dataset directory holds ``{split}-{i:05d}-of-{n:05d}.{ext}`` shards, one
-``<shard>.stats.json`` marker per shard (written after the shard, so a shard without a marker
+A dataset directory holds ``{split}-{i:05d}-of-{n:05d}.{ext}`` shards, one hidden
+``.<shard>.stats.json`` marker per shard (written after the shard, so a shard without a marker
 is unfinished) and ``manifest.json`` written after all shards. Nothing here carries a
 timestamp: same inputs give byte-identical markers and manifests.
+
+Bookkeeping files are invisible to the Hugging Face ``datasets`` data-file patterns: markers,
+temporaries and locks start with ``.`` (``datasets`` and the Hub skip hidden files), and
+``manifest.json`` never matches a split pattern nor the ``.parquet``/``.tar`` extension filter
+(tests/io/test_hf_load.py loads a written folder with ``datasets.load_dataset``). Callers use
+``marker_path``, ``MANIFEST`` and ``is_bookkeeping``, never literal names.
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ from symile_data.io.atomic import atomic_write_json, read_json
 from symile_data.schema import SCHEMA_VERSION, schema_name
 
 MANIFEST = "manifest.json"
+MARKER_PREFIX = "."          # hidden: never matched by the Hub's data-file patterns
 MARKER_SUFFIX = ".stats.json"
 SHARD_RE = re.compile(r"^(?P<split>[A-Za-z0-9_]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.(?P<ext>parquet|tar)$")
 
@@ -35,7 +42,26 @@ def shard_name(split: str, i: int, n: int, ext: str) -> str:
 
 
 def marker_path(shard: Path) -> Path:
-    return shard.with_name(shard.name + MARKER_SUFFIX)
+    """``DIR/train-00000-of-00002.parquet`` -> ``DIR/.train-00000-of-00002.parquet.stats.json``."""
+    shard = Path(shard)
+    return shard.with_name(MARKER_PREFIX + shard.name + MARKER_SUFFIX)
+
+
+def legacy_marker_path(shard: Path) -> Path:
+    """Where markers lived before 0.2 (visible, matched by ``datasets``' split patterns)."""
+    return Path(shard).with_name(Path(shard).name + MARKER_SUFFIX)
+
+
+def shard_of_marker(marker: Path) -> Path:
+    """Inverse of ``marker_path``."""
+    name = marker.name[len(MARKER_PREFIX):-len(MARKER_SUFFIX)]
+    return marker.with_name(name)
+
+
+def is_bookkeeping(name: str) -> bool:
+    """True for the files of a dataset dir that are not data (manifest, markers, temporaries,
+    lock): hidden names and ``manifest.json``."""
+    return name.startswith(".") or name == MANIFEST
 
 
 def shard_info(shard: Path, rows: int, extra: dict[str, Any]) -> dict[str, Any]:
@@ -60,11 +86,16 @@ def marker_matches(shard: Path, expect: dict[str, Any]) -> dict[str, Any] | None
 
 
 def remove_stale(out_dir: Path, split: str, ext: str, keep: set[str]) -> None:
-    """Delete shards (and markers, temporaries) of ``split`` not in the current plan."""
-    for p in out_dir.glob(f"{split}-*-of-*.{ext}*"):
-        base = p.name[: -len(MARKER_SUFFIX)] if p.name.endswith(MARKER_SUFFIX) else p.name
-        if base not in keep:
+    """Delete shards and markers of ``split`` not in the current plan, legacy visible markers
+    and temporaries left by killed runs."""
+    for p in out_dir.glob(f"{split}-*-of-*.{ext}"):
+        if p.name not in keep:
             p.unlink()
+    for p in out_dir.glob(f"{MARKER_PREFIX}{split}-*-of-*.{ext}{MARKER_SUFFIX}"):
+        if shard_of_marker(p).name not in keep:
+            p.unlink()
+    for p in out_dir.glob(f"{split}-*-of-*.{ext}{MARKER_SUFFIX}"):   # pre-0.2 marker name
+        p.unlink()
     for p in out_dir.glob(f".{split}-*.tmp"):
         p.unlink()
 

@@ -10,7 +10,7 @@ import pytest
 
 from symile_data.cli import main
 from symile_data.io import parquet as pqw
-from symile_data.io.manifest import read_manifest
+from symile_data.io.manifest import marker_path, read_manifest
 from symile_data.io.parquet import ShardSpec, write_parquet_dataset
 from symile_data.io.validate import validate_tree
 from symile_data.io.wds import sanitize_key, write_wds_dataset
@@ -40,7 +40,8 @@ def test_names_manifest_and_markers(tmp_path):
     assert [s["rows"] for s in m["splits"]["train"]["shards"]] == [300, 300, 300, 100]
     assert read_manifest(tmp_path) == m
     assert m["schema"] == "xor_samples" and m["flags"] == {"mimic_derived": False}
-    assert all((tmp_path / (n + ".stats.json")).exists() for n in names)
+    assert all(marker_path(tmp_path / n).exists() for n in names)
+    assert all(marker_path(tmp_path / n).name.startswith(".") for n in names)
     f = pq.ParquetFile(tmp_path / "train-00000-of-00004.parquet")
     assert f.metadata.num_row_groups == 5  # 300 rows / 64 per group
     assert f.schema_arrow.equals(xor_schema(5), check_metadata=True)
