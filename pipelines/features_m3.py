@@ -1,25 +1,19 @@
-"""DVC stage features_m3: encode every unique M3 image, clip and text once."""
+"""DVC stage features_m3: encode every unique M3 image, clip and text once.
+
+Same as `symile-data features encode`.
+"""
 from __future__ import annotations
 
-import argparse
 import sys
 
-from symile_data.config import load_section
-from symile_data.features.config import FeaturesConfig
-from symile_data.features.m3 import encode_m3
+from symile_data.features.cli import ENCODE
+from symile_data.stage import run_stage
+
+COMMAND = ENCODE
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--images", required=True, help="m3_images table (file or dir)")
-    ap.add_argument("--clips", required=True, help="m3_clips table (file or dir)")
-    ap.add_argument("--samples", required=True, help="dir of m3_samples datasets")
-    ap.add_argument("--out", default="data/features/m3")
-    ap.add_argument("--params", default="params.yaml")
-    args = ap.parse_args(argv)
-    cfg = load_section(FeaturesConfig, "features_m3", args.params)
-    encode_m3(cfg, args.images, args.clips, args.samples, args.out)
-    return 0
+    return run_stage(COMMAND, argv)
 
 
 if __name__ == "__main__":

@@ -1,22 +1,19 @@
-"""DVC stage features_tiny_models: tiny random encoders for the offline demo and tests."""
+"""DVC stage features_tiny_models: tiny random encoders for the offline demo and tests.
+
+Same as `symile-data features tiny-models`.
+"""
 from __future__ import annotations
 
-import argparse
 import sys
 
-from symile_data.config import load_section
-from symile_data.features.config import TinyModelsConfig
-from symile_data.features.tiny_models import write_tiny_models
+from symile_data.features.cli import TINY_MODELS
+from symile_data.stage import run_stage
+
+COMMAND = TINY_MODELS
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--out", default="data/models/tiny")
-    ap.add_argument("--params", default="params.yaml")
-    args = ap.parse_args(argv)
-    cfg = load_section(TinyModelsConfig, "features_tiny_models", args.params)
-    write_tiny_models(args.out, seed=cfg.seed)
-    return 0
+    return run_stage(COMMAND, argv)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
-"""DVC stage m3_clips (see docs/m3.md); same as `symile-data m3 clips`."""
+"""DVC stage m3_clips: the m3_clips table (see docs/m3.md); same as `symile-data m3 clips`."""
 from __future__ import annotations
 
 import sys
 
-from symile_data.m3.cli import run_stage
+from symile_data.m3.cli import COMMANDS
+from symile_data.stage import run_stage
+
+COMMAND = COMMANDS["clips"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_stage("clips", argv)
+    return run_stage(COMMAND, argv)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,19 @@
-"""DVC stage m3_demo (see docs/m3.md); same as `symile-data m3 demo`."""
+"""DVC stage m3_demo: the embedded demo ILSVRC folder (see docs/m3.md).
+
+Same as `symile-data m3 demo`.
+"""
 from __future__ import annotations
 
 import sys
 
-from symile_data.m3.cli import run_stage
+from symile_data.m3.cli import COMMANDS
+from symile_data.stage import run_stage
+
+COMMAND = COMMANDS["demo"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_stage("demo", argv)
+    return run_stage(COMMAND, argv)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
-"""DVC stage m3_images (see docs/m3.md); same as `symile-data m3 images`."""
+"""DVC stage m3_images: the m3_images table (see docs/m3.md); same as `symile-data m3 images`."""
 from __future__ import annotations
 
 import sys
 
-from symile_data.m3.cli import run_stage
+from symile_data.m3.cli import COMMANDS
+from symile_data.stage import run_stage
+
+COMMAND = COMMANDS["images"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_stage("images", argv)
+    return run_stage(COMMAND, argv)
 
 
 if __name__ == "__main__":

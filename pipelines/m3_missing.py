@@ -1,13 +1,19 @@
-"""DVC stage m3_missing (see docs/e2e.md); same as `symile-data e2e missing`."""
+"""DVC stage m3_missing: M3 missingness variant for one p (see docs/e2e.md).
+
+Same as `symile-data e2e missing`.
+"""
 from __future__ import annotations
 
 import sys
 
-from symile_data.e2e.cli import run_stage
+from symile_data.e2e.cli import COMMANDS
+from symile_data.stage import run_stage
+
+COMMAND = COMMANDS["missing"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_stage("missing", argv)
+    return run_stage(COMMAND, argv)
 
 
 if __name__ == "__main__":

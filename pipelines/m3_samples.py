@@ -1,13 +1,19 @@
-"""DVC stage m3_samples (see docs/m3.md); same as `symile-data m3 samples`."""
+"""DVC stage m3_samples: Symile-M3 sample datasets (see docs/m3.md).
+
+Same as `symile-data m3 samples`.
+"""
 from __future__ import annotations
 
 import sys
 
-from symile_data.m3.cli import run_stage
+from symile_data.m3.cli import COMMANDS
+from symile_data.stage import run_stage
+
+COMMAND = COMMANDS["samples"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_stage("samples", argv)
+    return run_stage(COMMAND, argv)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,19 @@
-"""DVC stage m3_translations (see docs/m3.md); same as `symile-data m3 translations`."""
+"""DVC stage m3_translations: class-name translations (see docs/m3.md).
+
+Same as `symile-data m3 translations`.
+"""
 from __future__ import annotations
 
 import sys
 
-from symile_data.m3.cli import run_stage
+from symile_data.m3.cli import COMMANDS
+from symile_data.stage import run_stage
+
+COMMAND = COMMANDS["translations"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_stage("translations", argv)
+    return run_stage(COMMAND, argv)
 
 
 if __name__ == "__main__":

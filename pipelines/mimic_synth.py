@@ -1,21 +1,19 @@
-"""DVC stage mimic_synth: a MIMIC-layout demo tree (hosp, ECG, CXR-JPG) with a planted signal."""
+"""DVC stage mimic_synth: a MIMIC-layout demo tree (hosp, ECG, CXR-JPG) with a planted signal.
+
+Same as `symile-data mimic synth`.
+"""
 from __future__ import annotations
 
-import argparse
 import sys
 
-from symile_data.config import load_section
-from symile_data.mimic.config import SynthConfig
-from symile_data.mimic.synth import synth_tree
+from symile_data.mimic.cli import SYNTH
+from symile_data.stage import run_stage
+
+COMMAND = SYNTH
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--out", default="data/mimic/raw")
-    ap.add_argument("--params", default="params.yaml")
-    args = ap.parse_args(argv)
-    synth_tree(args.out, load_section(SynthConfig, "mimic_synth", args.params))
-    return 0
+    return run_stage(COMMAND, argv)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,19 @@
-"""DVC stage mimic_train (matrix over method): Symile or pairwise CLIP on the mimic shards."""
+"""DVC stage mimic_train: Symile or pairwise CLIP on the mimic shards (matrix over method).
+
+Same as `symile-data e2e train-mimic`.
+"""
 from __future__ import annotations
 
 import sys
 
-from symile_data.e2e.cli import train_stage
+from symile_data.e2e.cli import TRAIN
+from symile_data.stage import run_stage
+
+COMMAND = TRAIN["mimic"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    return train_stage("mimic", argv)
+    return run_stage(COMMAND, argv)
 
 
 if __name__ == "__main__":

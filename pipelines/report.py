@@ -1,13 +1,19 @@
-"""DVC stage report (see docs/e2e.md); same as `symile-data e2e report`."""
+"""DVC stage report: reports/results.md + plots (see docs/e2e.md).
+
+Same as `symile-data e2e report`.
+"""
 from __future__ import annotations
 
 import sys
 
-from symile_data.e2e.cli import run_stage
+from symile_data.e2e.cli import COMMANDS
+from symile_data.stage import run_stage
+
+COMMAND = COMMANDS["report"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_stage("report", argv)
+    return run_stage(COMMAND, argv)
 
 
 if __name__ == "__main__":

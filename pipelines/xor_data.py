@@ -1,21 +1,19 @@
-"""DVC stage xor_data: synthetic XOR datasets (one per p) as Parquet shards."""
+"""DVC stage xor_data: synthetic XOR datasets (one per p) as Parquet shards.
+
+Same as `symile-data xor-data`.
+"""
 from __future__ import annotations
 
-import argparse
 import sys
 
-from symile_data.config import add_params_args, load_section
-from symile_data.xor import XorDataConfig, build_xor_datasets
+from symile_data.io.cli import XOR_DATA
+from symile_data.stage import run_stage
+
+COMMAND = XOR_DATA
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--out", default="data/xor")
-    add_params_args(ap)
-    args = ap.parse_args(argv)
-    cfg = load_section(XorDataConfig, "xor_data", args.params)
-    build_xor_datasets(args.out, cfg)
-    return 0
+    return run_stage(COMMAND, argv)
 
 
 if __name__ == "__main__":

@@ -1,19 +1,19 @@
-"""DVC stage xor_plot: accuracy against p for Symile and CLIP -> plots/xor.png."""
+"""DVC stage xor_plot: accuracy against p for Symile and CLIP -> plots/xor.png.
+
+Same as `symile-data xor-plot`.
+"""
 from __future__ import annotations
 
-import argparse
 import sys
 
-from symile_data.train.plots import plot_xor
+from symile_data.train.cli import XOR_PLOT
+from symile_data.stage import run_stage
+
+COMMAND = XOR_PLOT
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--metrics", default="reports/xor/metrics.json")
-    ap.add_argument("--out", default="plots/xor.png")
-    args = ap.parse_args(argv)
-    plot_xor(args.metrics, args.out)
-    return 0
+    return run_stage(COMMAND, argv)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,19 @@
 """The ``symile-data`` command line: one subcommand per job, each also a DVC stage.
 
 Each domain package exposes ``register(subparsers)`` in its ``cli`` module; add the module
-name to SUBCOMMAND_MODULES below. A registered subcommand sets ``func`` (``args -> int``).
+name to SUBCOMMAND_MODULES below. A subcommand is a ``symile_data.stage.Command`` registered with
+``add_command`` (sets ``func``); the DVC stage scripts run the same ``Command`` objects.
+Input errors (``symile_data.errors``) print one line and exit 2, with the traceback only under
+``--log-level DEBUG``.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 
-from symile_data.config import ConfigError, check_override_sections, set_cli_overrides
+from symile_data.config import check_override_sections, set_cli_overrides
+from symile_data.stage import add_log_level, configure_logging, guarded
 
 SUBCOMMAND_MODULES = [
     "symile_data.io.cli",
@@ -27,8 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="symile-data",
         description="Build, validate, publish and train on Symile-M3 / Symile-MIMIC shards.")
-    parser.add_argument("--log-level", default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging level")
+    add_log_level(parser)
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="SECTION.KEY=VALUE",
                         help="override one params.yaml key for this run (repeatable), "
@@ -42,19 +44,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    try:
-        set_cli_overrides(args.overrides)
-        if args.overrides:
-            check_override_sections(getattr(args, "params", None) or "params.yaml")
-        return int(args.func(args) or 0)
-    except ConfigError as e:  # configuration problems: one clear line, no traceback
-        print(f"configuration error: {e}", file=sys.stderr)
-        return 2
+    return guarded(_with_overrides, args, args.log_level)
+
+
+def _with_overrides(args: argparse.Namespace) -> int:
+    set_cli_overrides(args.overrides)
+    if args.overrides:
+        check_override_sections(getattr(args, "params", None) or "params.yaml")
+    return int(args.func(args) or 0)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,10 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
     if not path.exists():
         raise ConfigError(f"{path}: params file not found")
     with path.open() as f:
-        data = yaml.safe_load(f) or {}
+        try:
+            data = yaml.safe_load(f) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from e
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping of stage sections")
     return data

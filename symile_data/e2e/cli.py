@@ -7,9 +7,11 @@ stages ``m3_train`` / ``mimic_train`` are ``symile-data train`` (symile_data.tra
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 
+from symile_data import stage as stage_runner
 from symile_data.config import load_section
 
 HELP = {"missing": "M3 missingness variant for one p: samples + training shards",
@@ -100,37 +102,53 @@ def _run(stage: str, args: argparse.Namespace) -> int:
     return 0
 
 
-def run_stage(stage: str, argv: list[str] | None = None) -> int:
-    """Entry point of the end-to-end DVC stages in ``pipelines/``."""
-    p = argparse.ArgumentParser(prog=stage, description=HELP[stage])
-    _args(p, stage)
-    return _run(stage, p.parse_args(argv))
-
-
-def train_stage(kind: str, argv: list[str] | None = None) -> int:
-    """Entry point of the ``m3_train`` / ``mimic_train`` DVC stages (matrix over method): same
-    as ``symile-data train --model KIND --loss METHOD``, settings from section ``{kind}_train``."""
-    from symile_data.train.config import TRAIN_CONFIGS
-    from symile_data.train.loop import train
-    ap = argparse.ArgumentParser(prog=f"{kind}_train", description=train_stage.__doc__)
+def _train_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--dataset", required=True, help="training dataset dir (manifest.json)")
     ap.add_argument("--method", required=True, choices=list(METHODS))
     ap.add_argument("--out", required=True, help="run dir")
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--device", default=None, help="torch device (default: cuda if available)")
-    args = ap.parse_args(argv)
+
+
+def _train(kind: str, args: argparse.Namespace) -> int:
+    """Same as ``symile-data train --model KIND --loss METHOD``, settings from section
+    ``{kind}_train`` (the ``m3_train`` / ``mimic_train`` DVC stages, matrix over method)."""
+    from symile_data.train.config import TRAIN_CONFIGS
+    from symile_data.train.loop import train
     train(args.dataset, args.out, kind, args.method,
           load_section(TRAIN_CONFIGS[kind], f"{kind}_train", args.params), device=args.device)
     return 0
 
 
+STAGE_NAMES = {"missing": "m3_missing", "eval-m3": "m3_eval", "eval-mimic": "mimic_eval",
+               "validate": "validate_all", "report": "report"}
+COMMANDS = {stage: stage_runner.Command(STAGE_NAMES[stage], HELP[stage],
+                                        functools.partial(_args, stage=stage),
+                                        functools.partial(_run, stage))
+            for stage in HELP}
+TRAIN = {kind: stage_runner.Command(f"{kind}_train", f"train Symile or CLIP on the {kind} "
+                                    f"shards (settings from section {kind}_train)",
+                                    _train_args, functools.partial(_train, kind))
+         for kind in ("m3", "mimic")}
+
+
+def run_stage(stage: str, argv: list[str] | None = None) -> int:
+    """Entry point of the end-to-end DVC stages in ``pipelines/``."""
+    return stage_runner.run_stage(COMMANDS[stage], argv)
+
+
+def train_stage(kind: str, argv: list[str] | None = None) -> int:
+    """Entry point of the ``m3_train`` / ``mimic_train`` DVC stages."""
+    return stage_runner.run_stage(TRAIN[kind], argv)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     e2e = sub.add_parser("e2e", help="end-to-end stages: M3 missingness, evaluation, report")
     e2e_sub = e2e.add_subparsers(dest="e2e_command", metavar="STAGE", required=True)
-    for stage in HELP:
-        p = e2e_sub.add_parser(stage, help=HELP[stage])
-        _args(p, stage)
-        p.set_defaults(func=lambda a, s=stage: _run(s, a))
+    for stage, cmd in COMMANDS.items():
+        stage_runner.add_command(e2e_sub, stage, cmd)
+    for kind, cmd in TRAIN.items():
+        stage_runner.add_command(e2e_sub, f"train-{kind}", cmd)
 
 
 if __name__ == "__main__":

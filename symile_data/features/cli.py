@@ -1,15 +1,23 @@
-"""``symile-data features {tiny-models, encode, join}`` subcommands."""
+"""``symile-data features {tiny-models, encode, join}`` subcommands.
+
+The DVC stages ``features_tiny_models``, ``features_m3`` and ``m3_shards`` run the same
+``Command`` objects (``TINY_MODELS``, ``ENCODE``, ``JOIN``).
+"""
 from __future__ import annotations
 
 import argparse
 import json
 
-from symile_data.config import load_section
+from symile_data.config import add_params_args, load_section
+from symile_data.stage import Command, add_command
 
 
 def _tiny(args: argparse.Namespace) -> int:
+    from symile_data.features.config import TinyModelsConfig
     from symile_data.features.tiny_models import write_tiny_models
-    print(json.dumps(write_tiny_models(args.out, seed=args.seed), indent=2))
+    seed = args.seed if args.seed is not None else load_section(
+        TinyModelsConfig, "features_tiny_models", args.params).seed
+    print(json.dumps(write_tiny_models(args.out, seed=seed), indent=2))
     return 0
 
 
@@ -33,26 +41,41 @@ def _join(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser("features", help="encoder features: tiny models, encode, join")
-    sub = p.add_subparsers(dest="features_command", metavar="ACTION", required=True)
+def _tiny_args(t: argparse.ArgumentParser) -> None:
+    t.add_argument("--out", default="data/models/tiny", help="directory to write the models into")
+    t.add_argument("--seed", type=int, default=None,
+                   help="override features_tiny_models.seed of the params file")
+    add_params_args(t)
 
-    t = sub.add_parser("tiny-models", help="write tiny random CLIP/Whisper/XLM-R models")
-    t.add_argument("--out", required=True, help="directory to write the models into")
-    t.add_argument("--seed", type=int, default=0)
-    t.set_defaults(func=_tiny)
 
-    e = sub.add_parser("encode", help="encode unique M3 images, clips and texts once")
+def _encode_args(e: argparse.ArgumentParser) -> None:
     e.add_argument("--images", required=True, help="m3_images table (file or dir)")
     e.add_argument("--clips", required=True, help="m3_clips table (file or dir)")
     e.add_argument("--samples", required=True, help="m3_samples dataset dir or a dir of them")
-    e.add_argument("--out", required=True, help="feature root (e.g. data/features/m3)")
+    e.add_argument("--out", default="data/features/m3", help="feature root")
     e.add_argument("--params", default="params.yaml", help="params file (section features_m3)")
-    e.set_defaults(func=_encode)
 
-    j = sub.add_parser("join", help="join samples with features into M3 training shards")
-    j.add_argument("--samples", required=True, help="m3_samples dataset dir or a dir of them")
-    j.add_argument("--features", required=True, help="feature root written by encode")
-    j.add_argument("--out", required=True, help="output root (e.g. data/m3/shards)")
+
+def _join_args(j: argparse.ArgumentParser) -> None:
+    j.add_argument("--samples", default="data/m3/samples",
+                   help="m3_samples dataset dir or a dir of them")
+    j.add_argument("--features", default="data/features/m3",
+                   help="feature root written by encode")
+    j.add_argument("--out", default="data/m3/shards", help="output root")
     j.add_argument("--params", default="params.yaml", help="params file (section m3_shards)")
-    j.set_defaults(func=_join)
+
+
+TINY_MODELS = Command("features_tiny_models", "write tiny random CLIP/Whisper/XLM-R models",
+                      _tiny_args, _tiny)
+ENCODE = Command("features_m3", "encode unique M3 images, clips and texts once", _encode_args,
+                 _encode)
+JOIN = Command("m3_shards", "join samples with features into M3 training shards", _join_args,
+               _join)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("features", help="encoder features: tiny models, encode, join")
+    sub = p.add_subparsers(dest="features_command", metavar="ACTION", required=True)
+    add_command(sub, "tiny-models", TINY_MODELS)
+    add_command(sub, "encode", ENCODE)
+    add_command(sub, "join", JOIN)

@@ -10,6 +10,7 @@ from symile_data import schema
 from symile_data.config import add_params_args, load_section
 from symile_data.io.atomic import atomic_write_json
 from symile_data.io.validate import validate_tree
+from symile_data.stage import Command, add_command
 from symile_data.xor import XorDataConfig, build_xor_datasets
 
 SCHEMAS_DIR = Path("schemas")
@@ -29,11 +30,7 @@ def _schemas(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    try:
-        reports = validate_tree(args.dir)
-    except FileNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    reports = validate_tree(args.dir)
     bad = [r for r in reports if not r["ok"]]
     for r in reports:
         status = "ok" if r["ok"] else f"{len(r['problems'])} problem(s)"
@@ -51,18 +48,30 @@ def _xor_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("xor-data", help="synthetic XOR datasets, one per p (stage xor_data)")
+def _xor_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("data/xor"))
     add_params_args(p)
-    p.set_defaults(func=_xor_data)
 
-    p = sub.add_parser("schemas", help="write or check schemas/*.json against symile_data/schema.py")
+
+def _schemas_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--write", action="store_true", help="regenerate the JSON files")
     p.add_argument("--dir", type=Path, default=SCHEMAS_DIR)
-    p.set_defaults(func=_schemas)
 
-    p = sub.add_parser("validate", help="check shards against schema and manifest")
+
+def _validate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", type=Path, help="a dataset dir or a root holding several")
     p.add_argument("--report", type=Path, help="also write the report as JSON here")
-    p.set_defaults(func=_validate)
+
+
+XOR_DATA = Command("xor_data", "synthetic XOR datasets, one per p (stage xor_data)",
+                   _xor_data_args, _xor_data)
+SCHEMAS = Command("schemas", "write or check schemas/*.json against symile_data/schema.py",
+                  _schemas_args, _schemas)
+VALIDATE = Command("validate", "check every output folder under DIR against its contract",
+                   _validate_args, _validate)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    add_command(sub, "xor-data", XOR_DATA)
+    add_command(sub, "schemas", SCHEMAS)
+    add_command(sub, "validate", VALIDATE)

@@ -1,14 +1,16 @@
 """``symile-data m3 {demo,translations,images,clips,samples}``: the M3 stages from the shell.
 
-The DVC stages in ``pipelines/m3_*.py`` call ``run_stage`` with the same arguments.
+The DVC stages in ``pipelines/m3_*.py`` run the same ``COMMANDS`` (symile_data.stage).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import sys
 
+from symile_data import stage as stage_runner
 from symile_data.config import load_section
 
 # stage -> (params section, default paths)
@@ -65,20 +67,22 @@ def _run(stage: str, args: argparse.Namespace) -> int:
     return 0
 
 
+COMMANDS = {stage: stage_runner.Command(f"m3_{stage}", HELP[stage],
+                                        functools.partial(add_stage_args, stage=stage),
+                                        functools.partial(_run, stage))
+            for stage in DEFAULTS}
+
+
 def run_stage(stage: str, argv: list[str] | None = None) -> int:
     """Entry point of ``pipelines/m3_{stage}.py``."""
-    p = argparse.ArgumentParser(prog=f"m3_{stage}", description=HELP[stage])
-    add_stage_args(p, stage)
-    return _run(stage, p.parse_args(argv))
+    return stage_runner.run_stage(COMMANDS[stage], argv)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     m3 = sub.add_parser("m3", help="Symile-M3 builder stages")
     m3_sub = m3.add_subparsers(dest="m3_command", metavar="STAGE", required=True)
-    for stage in DEFAULTS:
-        p = m3_sub.add_parser(stage, help=HELP[stage])
-        add_stage_args(p, stage)
-        p.set_defaults(func=lambda a, s=stage: _run(s, a))
+    for stage, cmd in COMMANDS.items():
+        stage_runner.add_command(m3_sub, stage, cmd)
 
 
 if __name__ == "__main__":

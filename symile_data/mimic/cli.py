@@ -1,4 +1,9 @@
-"""``symile-data mimic {synth,labevents,cohort,shards}``."""
+"""``symile-data mimic {synth,labevents,cohort,shards}``.
+
+The DVC stages ``pipelines/mimic_{synth,cohort,shards}.py`` run the same ``Command`` objects
+(``SYNTH``, ``COHORT``, ``SHARDS``): one argument definition, one set of defaults (the demo
+layout under data/mimic).
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +11,9 @@ import json
 
 from symile_data.config import DEFAULT_PARAMS, from_dict, load_section, to_dict
 from symile_data.mimic.config import CohortConfig, ShardsConfig, SynthConfig
+from symile_data.stage import Command, add_command
+
+RAW = "data/mimic/raw"
 
 
 def _cfg(cls, section: str, params: str, **flags):
@@ -45,36 +53,62 @@ def _shards(args) -> int:
     return 0
 
 
+def _params(p: argparse.ArgumentParser, section: str) -> None:
+    p.add_argument("--params", default=str(DEFAULT_PARAMS),
+                   help=f"params file (section {section})")
+
+
+def _synth_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default=RAW)
+    p.add_argument("--admissions", type=int, help="override mimic_synth.admissions")
+    p.add_argument("--seed", type=int, help="override mimic_synth.seed")
+    _params(p, "mimic_synth")
+
+
+def _labevents_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--csv", required=True)
+    p.add_argument("--out", required=True)
+
+
+def _sources(p: argparse.ArgumentParser, mimic_iv: bool) -> None:
+    if mimic_iv:
+        p.add_argument("--mimic-iv", default=f"{RAW}/mimic-iv", help="directory holding hosp/")
+    p.add_argument("--ecg", default=f"{RAW}/mimic-iv-ecg",
+                   help="MIMIC-IV-ECG root (record_list.csv)")
+    p.add_argument("--cxr", default=f"{RAW}/mimic-cxr-jpg",
+                   help="MIMIC-CXR-JPG root (metadata csv.gz)")
+
+
+def _cohort_args(p: argparse.ArgumentParser) -> None:
+    _sources(p, mimic_iv=True)
+    p.add_argument("--out", default="data/mimic/cohort")
+    p.add_argument("--seed", type=int, help="override mimic_cohort.seed")
+    _params(p, "mimic_cohort")
+
+
+def _shards_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cohort", default="data/mimic/cohort",
+                   help="directory holding cohort.parquet")
+    _sources(p, mimic_iv=False)
+    p.add_argument("--out", default="data/mimic/shards")
+    p.add_argument("--seed", type=int, help="override mimic_shards.seed")
+    p.add_argument("--formats", help="comma list of parquet,wds (override mimic_shards.formats)")
+    _params(p, "mimic_shards")
+
+
+SYNTH = Command("mimic_synth", "write a MIMIC-layout tree (hosp, ECG, CXR-JPG)", _synth_args,
+                _synth)
+LABEVENTS = Command("mimic_labevents", "stream labevents.csv.gz into Parquet", _labevents_args,
+                    _labevents)
+COHORT = Command("mimic_cohort", "time-window cohort + patient-disjoint splits", _cohort_args,
+                 _cohort)
+SHARDS = Command("mimic_shards", "preprocess the cohort, retrieval sets, shards (mimic_derived)",
+                 _shards_args, _shards)
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("mimic", help="Symile-MIMIC: generator, cohort, shards")
     sub = p.add_subparsers(dest="mimic_command", metavar="STEP", required=True)
-    s = sub.add_parser("synth", help="write a MIMIC-layout tree (hosp, ECG, CXR-JPG)")
-    s.add_argument("--out", required=True)
-    s.add_argument("--admissions", type=int)
-    s.add_argument("--seed", type=int)
-    s.add_argument("--params", default=str(DEFAULT_PARAMS),
-                   help="params file (section mimic_synth)")
-    s.set_defaults(func=_synth)
-    s = sub.add_parser("labevents", help="stream labevents.csv.gz into Parquet")
-    s.add_argument("--csv", required=True)
-    s.add_argument("--out", required=True)
-    s.set_defaults(func=_labevents)
-    s = sub.add_parser("cohort", help="time-window cohort + patient-disjoint splits")
-    s.add_argument("--mimic-iv", required=True, help="directory holding hosp/")
-    s.add_argument("--ecg", required=True, help="MIMIC-IV-ECG root (record_list.csv)")
-    s.add_argument("--cxr", required=True, help="MIMIC-CXR-JPG root (metadata csv.gz)")
-    s.add_argument("--out", required=True)
-    s.add_argument("--seed", type=int)
-    s.add_argument("--params", default=str(DEFAULT_PARAMS),
-                   help="params file (section mimic_cohort)")
-    s.set_defaults(func=_cohort)
-    s = sub.add_parser("shards", help="preprocess the cohort, retrieval sets, shards")
-    s.add_argument("--cohort", required=True, help="directory holding cohort.parquet")
-    s.add_argument("--ecg", required=True)
-    s.add_argument("--cxr", required=True)
-    s.add_argument("--out", required=True)
-    s.add_argument("--seed", type=int)
-    s.add_argument("--formats", help="comma list of parquet,wds")
-    s.add_argument("--params", default=str(DEFAULT_PARAMS),
-                   help="params file (section mimic_shards)")
-    s.set_defaults(func=_shards)
+    for name, cmd in (("synth", SYNTH), ("labevents", LABEVENTS), ("cohort", COHORT),
+                      ("shards", SHARDS)):
+        add_command(sub, name, cmd)

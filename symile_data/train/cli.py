@@ -13,6 +13,7 @@ import numpy as np
 
 from symile_data.config import load_section
 from symile_data.io.atomic import atomic_write_json, atomic_write_npy
+from symile_data.stage import Command, add_command
 
 log = logging.getLogger(__name__)
 
@@ -93,22 +94,35 @@ def register(sub) -> None:
     _common(p)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("xor-train", help="synthetic XOR: train Symile / CLIP for each p")
-    p.add_argument("--data", default="data/xor")
-    p.add_argument("--models", default="models/xor")
+    add_command(sub, "xor-train", XOR_TRAIN)
+    add_command(sub, "xor-eval", XOR_EVAL)
+    add_command(sub, "xor-plot", XOR_PLOT)
+
+
+def _xor_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="data/xor", help="root of the per-p dataset dirs")
+    p.add_argument("--models", default="models/xor", help="root of the run dirs")
     p.add_argument("--p", type=float, action="append", help="only this p (repeatable)")
     p.add_argument("--method", action="append", choices=["symile", "clip"])
     _common(p)
-    p.set_defaults(func=cmd_xor_train)
 
-    p = sub.add_parser("xor-eval", help="synthetic XOR: evaluate every run -> metrics.json")
+
+def _xor_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="data/xor")
     p.add_argument("--models", default="models/xor")
     p.add_argument("--out", default="reports/xor/metrics.json")
     _common(p)
-    p.set_defaults(func=cmd_xor_eval)
 
-    p = sub.add_parser("xor-plot", help="synthetic XOR: accuracy against p -> PNG")
+
+def _xor_plot_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", default="reports/xor/metrics.json")
     p.add_argument("--out", default="plots/xor.png")
-    p.set_defaults(func=cmd_xor_plot)
+
+
+# the DVC stages pipelines/xor_{train,eval,plot}.py run these same commands
+XOR_TRAIN = Command("xor_train", "synthetic XOR: train Symile / CLIP for each p",
+                    _xor_train_args, cmd_xor_train)
+XOR_EVAL = Command("xor_eval", "synthetic XOR: evaluate every run -> metrics.json",
+                   _xor_eval_args, cmd_xor_eval)
+XOR_PLOT = Command("xor_plot", "synthetic XOR: accuracy against p -> PNG", _xor_plot_args,
+                   cmd_xor_plot)

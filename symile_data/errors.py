@@ -1,0 +1,37 @@
+"""What counts as an input error, and how one is shown.
+
+An *input error* is a problem with what the user gave us (a file, a row, a params key, a
+folder), not a bug: the command prints ONE line naming the file, row or key and what is wrong,
+and exits 2; ``--log-level DEBUG`` adds the traceback. Everything else is a bug and keeps its
+traceback. Raise ``InputError`` (or a subclass) for new input problems; the standard library
+types below count too, because library code raises them for bad files and values.
+"""
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """Bad input: the message names the file, row or key and says what is wrong."""
+
+
+# ConfigError and ManifestError are ValueErrors; pyarrow's ArrowInvalid and json's
+# JSONDecodeError too. OSError subclasses that mean "this path is wrong", not "disk broke".
+INPUT_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+    PermissionError)
+
+EXIT_INPUT_ERROR = 2
+
+
+def is_input_error(e: BaseException) -> bool:
+    return isinstance(e, INPUT_ERRORS)
+
+
+def one_line(e: BaseException) -> str:
+    """``e`` as one line: ``"<kind>: <message>"``, inner newlines folded into ``"; "``."""
+    from symile_data.config import ConfigError
+
+    kind = "configuration error" if isinstance(e, ConfigError) else "error"
+    msg = "; ".join(p.strip() for p in str(e).splitlines() if p.strip()) or type(e).__name__
+    if isinstance(e, OSError) and e.filename and str(e.filename) not in msg:
+        msg = f"{e.filename}: {msg}"
+    return f"{kind}: {msg}"

@@ -1,0 +1,96 @@
+"""The one way in: every DVC stage script and every ``symile-data`` subcommand runs through here.
+
+A ``Command`` is a name, a help line, ``add_args(parser)`` (the ONE definition of its
+arguments) and ``run(args) -> int``. ``pipelines/<stage>.py`` is::
+
+    from symile_data.mimic.cli import COHORT
+    from symile_data.stage import run_stage
+
+    def main(argv=None):
+        return run_stage(COHORT, argv)
+
+and the domain's ``register(subparsers)`` adds the same ``Command`` with ``add_command``, so the
+stage script and the subcommand take the same arguments with the same defaults.
+``run_stage`` adds ``--log-level`` (default INFO, so logs show under ``dvc repro``), configures
+logging and calls ``guarded``: an input error (``symile_data.errors``) prints one line to
+stderr and returns 2; with ``--log-level DEBUG`` the traceback comes first.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+import traceback
+from typing import Callable
+
+from symile_data.errors import EXIT_INPUT_ERROR, is_input_error, one_line
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    name: str                                          # DVC stage name (prog of the script)
+    help: str
+    add_args: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int | None]
+
+
+def add_log_level(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-level", default="INFO", choices=LOG_LEVELS,
+                        help="logging level (DEBUG also prints tracebacks of input errors)")
+
+
+_handler: logging.Handler | None = None
+
+
+def configure_logging(level: str) -> None:
+    """Log to (the current) stderr at ``level``. Replaces only the handler a previous call
+    installed, so handlers of the host (pytest, an embedding app) stay."""
+    global _handler
+    root = logging.getLogger()
+    if _handler is not None:
+        root.removeHandler(_handler)
+    _handler = logging.StreamHandler(sys.stderr)
+    _handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(_handler)
+    root.setLevel(getattr(logging, level))
+
+
+def guarded(fn: Callable[[argparse.Namespace], int | None], args: argparse.Namespace,
+            log_level: str = "INFO") -> int:
+    """``fn(args)`` behind the error boundary: exit code, or 2 with one line on an input error."""
+    try:
+        return int(fn(args) or 0)
+    except Exception as e:  # noqa: BLE001 -- re-raised unless it is an input error
+        if not is_input_error(e):
+            raise
+        if log_level == "DEBUG":
+            traceback.print_exc(file=sys.stderr)
+        print(one_line(e), file=sys.stderr)
+        return EXIT_INPUT_ERROR
+
+
+def build_stage_parser(cmd: Command) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=cmd.name, description=cmd.help)
+    cmd.add_args(parser)
+    add_log_level(parser)
+    return parser
+
+
+def run_stage(cmd: Command, argv: list[str] | None = None) -> int:
+    """Entry point of ``pipelines/<stage>.py``: parse, log at INFO, run behind the boundary."""
+    args = build_stage_parser(cmd).parse_args(argv)
+    configure_logging(args.log_level)
+    return guarded(cmd.run, args, args.log_level)
+
+
+def add_command(sub: argparse._SubParsersAction, name: str, cmd: Command
+                ) -> argparse.ArgumentParser:
+    """Register ``cmd`` as subcommand ``name`` of ``symile-data`` (same arguments)."""
+    p = sub.add_parser(name, help=cmd.help, description=cmd.help)
+    cmd.add_args(p)
+    p.set_defaults(func=cmd.run, command_obj=cmd)
+    return p
