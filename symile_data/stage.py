@@ -1,7 +1,8 @@
 """The one way in: every DVC stage script and every ``symile-data`` subcommand runs through here.
 
 A ``Command`` is a name, a help line, ``add_args(parser)`` (the ONE definition of its
-arguments) and ``run(args) -> int``. ``pipelines/<stage>.py`` is::
+arguments), ``run(args) -> int`` and ``locks`` (the output-folder args to lock while it runs,
+see symile_data.io.lock). ``pipelines/<stage>.py`` is::
 
     from symile_data.mimic.cli import COHORT
     from symile_data.stage import run_stage
@@ -18,6 +19,7 @@ stderr and returns 2; with ``--log-level DEBUG`` the traceback comes first.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import sys
@@ -25,6 +27,7 @@ import traceback
 from typing import Callable
 
 from symile_data.errors import EXIT_INPUT_ERROR, is_input_error, one_line
+from symile_data.io.lock import folder_lock, remove_stale_tmp
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -36,6 +39,19 @@ class Command:
     help: str
     add_args: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int | None]
+    # names of args that are output FOLDERS this command alone writes: each is locked for the
+    # run (a second writer stops at once) and cleared of temporaries of killed runs. Leave
+    # empty for matrix stages whose items share an output root.
+    locks: tuple[str, ...] = ()
+
+    def __call__(self, args: argparse.Namespace) -> int:
+        with contextlib.ExitStack() as stack:
+            for name in self.locks:
+                folder = getattr(args, name, None)
+                if folder:
+                    stack.enter_context(folder_lock(folder))
+                    remove_stale_tmp(folder, recursive=True)
+            return int(self.run(args) or 0)
 
 
 def add_log_level(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +100,7 @@ def run_stage(cmd: Command, argv: list[str] | None = None) -> int:
     """Entry point of ``pipelines/<stage>.py``: parse, log at INFO, run behind the boundary."""
     args = build_stage_parser(cmd).parse_args(argv)
     configure_logging(args.log_level)
-    return guarded(cmd.run, args, args.log_level)
+    return guarded(cmd, args, args.log_level)
 
 
 def add_command(sub: argparse._SubParsersAction, name: str, cmd: Command
@@ -92,5 +108,5 @@ def add_command(sub: argparse._SubParsersAction, name: str, cmd: Command
     """Register ``cmd`` as subcommand ``name`` of ``symile-data`` (same arguments)."""
     p = sub.add_parser(name, help=cmd.help, description=cmd.help)
     cmd.add_args(p)
-    p.set_defaults(func=cmd.run, command_obj=cmd)
+    p.set_defaults(func=cmd, command_obj=cmd)
     return p

@@ -128,7 +128,8 @@ COMMANDS = {stage: stage_runner.Command(STAGE_NAMES[stage], HELP[stage],
             for stage in HELP}
 TRAIN = {kind: stage_runner.Command(f"{kind}_train", f"train Symile or CLIP on the {kind} "
                                     f"shards (settings from section {kind}_train)",
-                                    _train_args, functools.partial(_train, kind))
+                                    _train_args, functools.partial(_train, kind),
+                                    locks=("out",))
          for kind in ("m3", "mimic")}
 
 

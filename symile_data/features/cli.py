@@ -66,11 +66,11 @@ def _join_args(j: argparse.ArgumentParser) -> None:
 
 
 TINY_MODELS = Command("features_tiny_models", "write tiny random CLIP/Whisper/XLM-R models",
-                      _tiny_args, _tiny)
+                      _tiny_args, _tiny, locks=("out",))
 ENCODE = Command("features_m3", "encode unique M3 images, clips and texts once", _encode_args,
-                 _encode)
+                 _encode, locks=("out",))
 JOIN = Command("m3_shards", "join samples with features into M3 training shards", _join_args,
-               _join)
+               _join, locks=("out",))
 
 
 def register(subparsers) -> None:

@@ -33,8 +33,11 @@ def _validate(args: argparse.Namespace) -> int:
     reports = validate_tree(args.dir)
     bad = [r for r in reports if not r["ok"]]
     for r in reports:
+        if r["contract"] == "skipped":
+            print(f"{r['dataset']}: skipped, {r['reason']}")
+            continue
         status = "ok" if r["ok"] else f"{len(r['problems'])} problem(s)"
-        print(f"{r['dataset']}: {status} {json.dumps(r['splits'])}")
+        print(f"{r['dataset']}: {r['contract']} {status} {json.dumps(r['splits'])}")
         for p in r["problems"]:
             print(f"  - {p}")
     if args.report:
@@ -64,7 +67,7 @@ def _validate_args(p: argparse.ArgumentParser) -> None:
 
 
 XOR_DATA = Command("xor_data", "synthetic XOR datasets, one per p (stage xor_data)",
-                   _xor_data_args, _xor_data)
+                   _xor_data_args, _xor_data, locks=("out",))
 SCHEMAS = Command("schemas", "write or check schemas/*.json against symile_data/schema.py",
                   _schemas_args, _schemas)
 VALIDATE = Command("validate", "check every output folder under DIR against its contract",

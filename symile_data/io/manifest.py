@@ -139,9 +139,12 @@ def read_manifest(dataset_dir: str | Path) -> dict[str, Any]:
     if not path.exists():
         raise ManifestError(f"{path}: no manifest (dataset incomplete or not a symile-data dir)")
     try:
-        return read_json(path)
-    except ValueError as e:
+        manifest = read_json(path)
+    except (ValueError, OSError) as e:
         raise ManifestError(f"{path}: not valid JSON ({e})") from e
+    if not isinstance(manifest, dict):
+        raise ManifestError(f"{path}: expected a JSON object, got {type(manifest).__name__}")
+    return manifest
 
 
 def is_mimic_derived(dataset_dir: str | Path) -> bool:

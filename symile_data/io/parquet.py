@@ -18,7 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from symile_data.io.atomic import atomic_path, atomic_write_json
-from symile_data.io.manifest import (build_manifest, marker_matches, marker_path,
+from symile_data.io.lock import folder_lock
+from symile_data.io.manifest import (MANIFEST, build_manifest, marker_matches, marker_path,
                                      remove_stale, shard_info, shard_name, write_manifest)
 from symile_data.progress import progress
 
@@ -150,12 +151,13 @@ def write_parquet_dataset(out_dir: str | Path, splits: dict[str, Any], schema: p
                           extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write every split as shards, then ``manifest.json``; returns the manifest."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "manifest.json").unlink(missing_ok=True)  # incomplete until rewritten last
-    written = {split: write_parquet_split(out_dir, split, as_source(src), schema, spec,
-                                          params_hash)
-               for split, src in splits.items()}
-    manifest = build_manifest(fmt="parquet", name=name, schema=schema, params_hash=params_hash,
-                              splits=written, flags=flags, extra=extra)
-    write_manifest(out_dir, manifest)
+    with folder_lock(out_dir):   # one writer; removes temporaries of killed runs
+        (out_dir / MANIFEST).unlink(missing_ok=True)  # incomplete until rewritten last
+        written = {split: write_parquet_split(out_dir, split, as_source(src), schema, spec,
+                                              params_hash)
+                   for split, src in splits.items()}
+        manifest = build_manifest(fmt="parquet", name=name, schema=schema,
+                                  params_hash=params_hash, splits=written, flags=flags,
+                                  extra=extra)
+        write_manifest(out_dir, manifest)
     return manifest

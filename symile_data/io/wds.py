@@ -16,7 +16,8 @@ from typing import Any, Protocol
 import webdataset as wds
 
 from symile_data.io.atomic import atomic_path, atomic_write_json
-from symile_data.io.manifest import (build_manifest, marker_matches, marker_path,
+from symile_data.io.lock import folder_lock
+from symile_data.io.manifest import (MANIFEST, build_manifest, marker_matches, marker_path,
                                      remove_stale, shard_info, shard_name, write_manifest)
 from symile_data.progress import progress
 
@@ -109,15 +110,16 @@ def write_wds_dataset(out_dir: str | Path, splits: dict[str, Any], *, name: str,
                       flags: dict[str, Any] | None = None,
                       extra: dict[str, Any] | None = None) -> dict[str, Any]:
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "manifest.json").unlink(missing_ok=True)
-    written = {}
-    for split, src in splits.items():
-        if isinstance(src, list):
-            src = ListSource(src)
-        written[split] = write_wds_split(out_dir, split, src, samples_per_shard, params_hash)
-    manifest = build_manifest(fmt="webdataset", name=name, schema=None,
-                              params_hash=params_hash, splits=written, flags=flags,
-                              extra=extra)
-    write_manifest(out_dir, manifest)
+    with folder_lock(out_dir):   # one writer; removes temporaries of killed runs
+        (out_dir / MANIFEST).unlink(missing_ok=True)
+        written = {}
+        for split, src in splits.items():
+            if isinstance(src, list):
+                src = ListSource(src)
+            written[split] = write_wds_split(out_dir, split, src, samples_per_shard,
+                                             params_hash)
+        manifest = build_manifest(fmt="webdataset", name=name, schema=None,
+                                  params_hash=params_hash, splits=written, flags=flags,
+                                  extra=extra)
+        write_manifest(out_dir, manifest)
     return manifest

@@ -69,7 +69,7 @@ def _run(stage: str, args: argparse.Namespace) -> int:
 
 COMMANDS = {stage: stage_runner.Command(f"m3_{stage}", HELP[stage],
                                         functools.partial(add_stage_args, stage=stage),
-                                        functools.partial(_run, stage))
+                                        functools.partial(_run, stage), locks=("out",))
             for stage in DEFAULTS}
 
 

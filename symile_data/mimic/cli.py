@@ -97,13 +97,13 @@ def _shards_args(p: argparse.ArgumentParser) -> None:
 
 
 SYNTH = Command("mimic_synth", "write a MIMIC-layout tree (hosp, ECG, CXR-JPG)", _synth_args,
-                _synth)
+                _synth, locks=("out",))
 LABEVENTS = Command("mimic_labevents", "stream labevents.csv.gz into Parquet", _labevents_args,
                     _labevents)
 COHORT = Command("mimic_cohort", "time-window cohort + patient-disjoint splits", _cohort_args,
-                 _cohort)
+                 _cohort, locks=("out",))
 SHARDS = Command("mimic_shards", "preprocess the cohort, retrieval sets, shards (mimic_derived)",
-                 _shards_args, _shards)
+                 _shards_args, _shards, locks=("out",))
 
 
 def register(subparsers) -> None:

@@ -61,7 +61,7 @@ def test_sigkill_mid_write_then_resume(tmp_path):
     assert _run(ref, 0.0).wait() == 0
     assert validate_tree(killed)[0]["ok"]
     names = sorted(p.name for p in ref.iterdir())
-    assert names == sorted(p.name for p in killed.iterdir() if not p.name.endswith(".tmp"))
+    assert names == sorted(p.name for p in killed.iterdir())   # no temporaries, no lock
     for n in names:
         assert (ref / n).read_bytes() == (killed / n).read_bytes(), n
 

@@ -1,0 +1,127 @@
+"""One writer per output folder, and no temporaries of killed runs left behind.
+
+``folder_lock(folder)`` takes an exclusive ``fcntl.flock`` on ``folder/.symile-data.lock``
+(hidden: invisible to ``datasets``; holds the pid). A second writer stops at once with
+``FolderLocked`` naming the folder and the holder's pid. The lock file is removed when the
+holder exits the block (also on an exception), so nothing stale lands in a DVC out; after a
+SIGKILL the kernel drops the lock and the next writer reuses and then removes the file.
+Re-entrant within a process. Under ``torchrun`` (``WORLD_SIZE`` > 1) only rank 0 locks, since
+the ranks of one job write one folder together.
+
+On acquiring, ``remove_stale_tmp`` deletes the temporaries (``.<name>.<pid>.tmp``, see
+``io.atomic``) whose writer process is gone: what a killed run left.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Iterator
+
+from symile_data.errors import InputError
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = ".symile-data.lock"
+_TMP_PID = re.compile(r"\.(\d+)\.tmp$")
+_held: dict[Path, int] = {}  # folder -> nesting depth in this process
+
+
+class FolderLocked(InputError):
+    """Another process is writing the folder."""
+
+
+def _writer_alive(pid: int, tmp: Path) -> bool:
+    """Is process ``pid`` alive AND older than ``tmp`` (so possibly its writer)? A pid reused
+    by a process started after the file was written is not its writer."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, another user's
+    try:
+        return os.stat(f"/proc/{pid}").st_ctime <= tmp.stat().st_mtime + 1.0
+    except FileNotFoundError:
+        return True  # no procfs (or the file went): assume alive, never delete live work
+
+
+def remove_stale_tmp(folder: str | Path, recursive: bool = False) -> list[Path]:
+    """Delete ``.*.tmp`` files in ``folder`` whose writer is gone; returns what was removed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for tmp in (folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp")):
+        m = _TMP_PID.search(tmp.name)
+        try:
+            if tmp.is_file() and not (m and _writer_alive(int(m.group(1)), tmp)):
+                tmp.unlink()
+                removed.append(tmp)
+        except FileNotFoundError:
+            pass  # its writer finished meanwhile
+    if removed:
+        log.info("%s: removed %d temporary file(s) of killed runs", folder, len(removed))
+    return removed
+
+
+def _holder(path: Path) -> str:
+    try:
+        return path.read_text().strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def _secondary_rank() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and int(os.environ.get("RANK", "0")) != 0
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path) -> Iterator[Path]:
+    """Hold the write lock of ``folder`` (created if missing) for the block."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    key = folder.resolve()
+    if key in _held or _secondary_rank():
+        _held[key] = _held.get(key, 0) + 1
+        try:
+            yield folder / LOCK_NAME
+        finally:
+            _held[key] -= 1
+            if not _held[key]:
+                del _held[key]
+        return
+    path = folder / LOCK_NAME
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            raise FolderLocked(f"{folder}: another writer (pid {_holder(path)}) is writing "
+                               f"this folder ({LOCK_NAME}); wait for it or stop it") from None
+        try:  # the holder before us may have removed the file after we opened it: retry
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        _held[key] = 1
+        remove_stale_tmp(folder)
+        yield path
+    finally:
+        _held.pop(key, None)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        os.close(fd)  # releases the flock
