@@ -32,6 +32,6 @@ def one_line(e: BaseException) -> str:
 
     kind = "configuration error" if isinstance(e, ConfigError) else "error"
     msg = "; ".join(p.strip() for p in str(e).splitlines() if p.strip()) or type(e).__name__
-    if isinstance(e, OSError) and e.filename and str(e.filename) not in msg:
-        msg = f"{e.filename}: {msg}"
+    if isinstance(e, OSError) and e.filename is not None and e.strerror:
+        msg = f"{e.filename}: {e.strerror}"          # not "[Errno 2] ...: 'x'"
     return f"{kind}: {msg}"

@@ -43,6 +43,9 @@ def test_validate_hook_and_file_errors(tmp_path):
         load_section(XorDataConfig, "other", p)
     with pytest.raises(ConfigError, match="not found"):
         load_section(XorDataConfig, "xor_data", tmp_path / "nope.yaml")
+    p.write_text("xor_data:\n  ps: [0.5\n")
+    with pytest.raises(ConfigError, match=rf"{p}: not valid YAML .*line 3"):
+        load_section(XorDataConfig, "xor_data", p)
 
 
 def test_repo_params_load_and_hash_is_stable():

@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from symile_data import schema as S
 from symile_data.hashing import sha256_json
 from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
+from symile_data.io.lock import remove_stale_tmp
 from symile_data.progress import progress
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ def encode_items(encoder, keys: list[str], payloads: list, upstream_errors: list
     "" for an ok item, else the reason it is recorded as failed without decoding.
     """
     out = Path(out_dir)
+    remove_stale_tmp(out)  # temporaries of killed runs (live writers' are kept)
     ident = encoder.identity
     eid = ident.encoder_id()
     n_parts = max(1, -(-len(keys) // items_per_part))

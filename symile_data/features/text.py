@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from symile_data import schema as S
 from symile_data.features.encoders import EncoderIdentity, load_pretrained, resolved_revision
 from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
+from symile_data.io.lock import remove_stale_tmp
 from symile_data.hashing import sha256_bytes
 
 BATCH = 4096  # texts per tokenizer call (the fast tokenizer parallelises inside a call)
@@ -64,6 +65,7 @@ def unique_texts(tables: list[pa.Table]) -> list[str]:
 def encode_texts(tok: TextTokenizer, texts: list[str], out_dir: str | Path) -> dict:
     """Tokenize sorted unique ``texts`` into ``out_dir``; skip when already complete."""
     out = Path(out_dir)
+    remove_stale_tmp(out)  # temporaries of killed runs (live writers' are kept)
     eid = tok.identity.encoder_id()
     keys_sha = sha256_bytes("\n".join(texts).encode())
     mpath = out / "manifest.json"
