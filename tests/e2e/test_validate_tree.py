@@ -38,6 +38,16 @@ def test_validate_whole_toy_tree(toy_workdir: Path, capsys):
             assert rel in by_dir or any(rel.startswith(s + "/") for s in skipped) or not any(
                 f.is_file() for f in p.iterdir()), rel
 
+    # every Parquet dataset folder of the tree loads with `datasets` as exactly its shards
+    import datasets
+    datasets.disable_progress_bars()
+    hf_split = {"val": "validation"}
+    for e in entries:
+        if e["contract"] == "parquet":
+            ds = datasets.load_dataset(e["dataset"], cache_dir=str(work / "hf-cache"))
+            assert {k: v.num_rows for k, v in ds.items()} == {
+                hf_split.get(s, s): n for s, n in e["splits"].items()}, e["dataset"]
+
     # damage: a deleted manifest, a corrupt marker, a corrupt feature-table manifest
     xor = work / "data/xor/p0.0"
     (xor / MANIFEST).unlink()
