@@ -46,10 +46,25 @@ def _writer_alive(pid: int, tmp: Path) -> bool:
         return False
     except PermissionError:
         pass  # alive, another user's
+    started = _start_time(pid)
+    if started is None:
+        return True  # no procfs: assume alive, never delete live work
     try:
-        return os.stat(f"/proc/{pid}").st_ctime <= tmp.stat().st_mtime + 1.0
+        return started <= tmp.stat().st_mtime + 1.0
     except FileNotFoundError:
-        return True  # no procfs (or the file went): assume alive, never delete live work
+        return True
+
+
+def _start_time(pid: int) -> float | None:
+    """Start of process ``pid`` in epoch seconds (Linux procfs), None when unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])   # field 22: starttime since boot
+        btime = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                     if line.startswith("btime "))
+        return btime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def remove_stale_tmp(folder: str | Path, recursive: bool = False) -> list[Path]:

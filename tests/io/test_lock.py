@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,10 @@ def test_resume_removes_temporaries_of_killed_runs(tmp_path):
     try:
         busy = d / f".y.{live.pid}.tmp"   # a live writer's temporary stays
         busy.write_bytes(b"being written")
+        reused = d / f".z.{live.pid}.tmp"   # older than the live process: its pid was reused
+        reused.write_bytes(b"from a killed run")
+        os.utime(reused, (time.time() - 3600, time.time() - 3600))
+        stale.append(reused)
         before = {p.name: p.read_bytes() for p in d.iterdir() if p.suffix == ".parquet"}
         _xor(d)
         assert not any(p.exists() for p in stale)
