@@ -23,11 +23,14 @@ import contextlib
 import dataclasses
 import logging
 import sys
+import time
 import traceback
 from typing import Callable
 
 from symile_data.errors import EXIT_INPUT_ERROR, is_input_error, one_line
 from symile_data.io.lock import folder_lock, remove_stale_tmp
+
+log = logging.getLogger("symile_data.stage")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -100,7 +103,12 @@ def run_stage(cmd: Command, argv: list[str] | None = None) -> int:
     """Entry point of ``pipelines/<stage>.py``: parse, log at INFO, run behind the boundary."""
     args = build_stage_parser(cmd).parse_args(argv)
     configure_logging(args.log_level)
-    return guarded(cmd, args, args.log_level)
+    log.debug("stage %s: start %s", cmd.name, vars(args))
+    t0 = time.perf_counter()
+    rc = guarded(cmd, args, args.log_level)
+    if rc == 0:  # (a failure's one error line stays the only line)
+        log.info("stage %s: done in %.1f s", cmd.name, time.perf_counter() - t0)
+    return rc
 
 
 def add_command(sub: argparse._SubParsersAction, name: str, cmd: Command

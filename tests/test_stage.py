@@ -106,6 +106,9 @@ def test_runner_logs_at_info_and_bugs_keep_their_traceback(capsys):
     assert err.strip().splitlines()[-1] == "error: table.parquet row 3: column 'a' is negative"
     with pytest.raises(KeyError):
         run_stage(cmd, ["--x", "bug"])
+    ok = Command("ok_stage", "fine", lambda p: None, lambda a: 0)
+    assert run_stage(ok, []) == 0
+    assert "INFO symile_data.stage: stage ok_stage: done in" in capsys.readouterr().err
 
 
 def test_one_line_folds_newlines_and_names_the_path():

@@ -62,3 +62,15 @@ def test_load_dataset_webdataset_folder_exact_rows(tmp_path):
     assert set(ds) == {"train", "test"}
     assert ds["train"].num_rows == 25 and ds["test"].num_rows == 7
     assert sorted(r["i"] for r in ds["train"]["json"]) == list(range(25))
+
+
+def test_manifest_never_read_as_data_even_with_unknown_split_names(tmp_path):
+    # split names no Hub pattern knows: datasets falls back to every file ("**") as train;
+    # manifest.json still stays out (extension filter) and markers are hidden
+    rng = np.random.default_rng(1)
+    write_parquet_dataset(tmp_path / "odd", {"queries": generate_xor(50, 3, 0.5, rng, "q"),
+                                             "pool": generate_xor(30, 3, 0.5, rng, "p")},
+                          xor_schema(3), name="o", params_hash="h",
+                          spec=ShardSpec(max_rows_per_shard=20))
+    ds = datasets.load_dataset(str(tmp_path / "odd"), cache_dir=str(tmp_path / "cache"))
+    assert {k: v.num_rows for k, v in ds.items()} == {"train": 80}
