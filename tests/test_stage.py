@@ -77,7 +77,8 @@ def test_bad_input_is_one_line_and_debug_adds_traceback(tmp_path):
 
 
 def test_bad_params_key_is_one_line(tmp_path):
-    params = (REPO / "params.yaml").read_text().replace("xor_data:\n", "xor_data:\n  n_trian: 3\n", 1)
+    params = (REPO / "params.yaml").read_text().replace("xor_data:\n",
+                                                        "xor_data:\n  n_trian: 3\n", 1)
     (tmp_path / "params.yaml").write_text(params)
     r = _stage("xor_data.py", "--out", str(tmp_path / "x"), cwd=tmp_path)
     assert r.returncode == 2
