@@ -17,14 +17,15 @@ import numpy as np
 
 from symile_data.hashing import sha256_file, short_key
 from symile_data.m3 import speech
-from symile_data.m3.translations import check_languages, read_json_mapping
+from symile_data.m3.translations import check_languages, clean_text, read_json_mapping
 
 _SPACE_LANGS = {"ar", "el", "en", "hi", "te", "uk"}  # word-boundary match; others: substring
 
 
 def _plain(s: str) -> str:
-    """casefold, punctuation/symbols -> spaces, single-spaced with padding."""
-    s = unicodedata.normalize("NFC", s).casefold()
+    """invisible marks dropped, casefold, punctuation/symbols -> spaces, single-spaced with
+    padding."""
+    s = clean_text(s).casefold()
     s = "".join(" " if unicodedata.category(c)[0] in "PSZ" else c for c in s)
     return f" {' '.join(s.split())} "
 
