@@ -124,7 +124,7 @@ def test_gtts_path_retries_caches_and_reports_offline(tmp_path, monkeypatch, bui
     assert row["status"] == "failed" and "offline?" in row["error"]
 
 
-def test_gtts_language_code_is_checked_and_sent(tmp_path, monkeypatch):
+def test_gtts_language_code_is_checked_and_sent(tmp_path):
     FakeGTTS.calls, FakeGTTS.fail_first, FakeGTTS.langs = 0, 0, []
     row = make_clip(("Доброго ранку.", "uk", "gtts", "ru"), str(tmp_path), gtts_cls=FakeGTTS)
     assert row["status"] == "failed" and "gTTS language 'ru' is not uk" in row["error"]
