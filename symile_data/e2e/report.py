@@ -11,6 +11,7 @@ them, read from the runs' logs, to ``train_times.md`` in the report's log folder
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from symile_data.runlog import log_dir, read_run_log, write_run_text
 from symile_data.train.plots import pyplot, save_png
 from symile_data.train.xor_experiment import table_markdown
 
+log = logging.getLogger(__name__)
 METHODS = ("symile", "clip")
 LABEL = {"symile": "Symile", "clip": "CLIP"}
 COLOR = {"symile": "tab:blue", "clip": "tab:orange"}
@@ -178,7 +180,9 @@ def write_report(cfg: ReportConfig, xor_json: str | Path, m3_json: str | Path,
            for k, v in (("accuracy", accuracy_png), ("missing", missing_png), ("xor", xor_png),
                         ("train_times", times))}
     atomic_write_text(out_md, render(cfg, xor, m3, mimic, validation, rel))
-    write_run_text(out_md, train_times(m3, mimic), times.name)
+    table = train_times(m3, mimic)
+    write_run_text(out_md, table, times.name)
+    log.info("training times (run facts, kept out of %s): %s\n%s", out_md, times, table)
     return out_md
 
 
