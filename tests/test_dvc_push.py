@@ -10,6 +10,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+# dvc's graph code triggers pygtrie deprecation notices: noise, not this project's
+pytestmark = pytest.mark.filterwarnings("ignore:_NoneStep.value:DeprecationWarning")
 MIMIC_SOURCE = "${mimic_sources."      # how dvc.yaml names the PhysioNet trees (params)
 
 
