@@ -5,10 +5,11 @@ the w classes named in the query's text. Pairwise CLIP can find those w candidat
 alone but cannot tell which one the audio's language selects, so its accuracy is bounded near
 in-text / w; Symile can use the (audio, text) pair jointly and go beyond it (SPEC section 2).
 
-Output JSON: {"kind", "split", "runs": [{"run", "method", "p", "dataset", "accuracy",
+Output JSON: {"kind", "split", "runs": [{"run", "run_dir", "method", "p", "dataset", "accuracy",
 "bootstrap_mean", "bootstrap_std", "ci95", "n_queries", ["in_text_accuracy", "w",
-"clip_bound"], "train_wall_s", "best_epoch"}]}; per-query 0/1 results go to
-``{out_dir}/per_query/{run}.npy``.
+"clip_bound"], "best_epoch"}]}; per-query 0/1 results go to ``{out_dir}/per_query/{run}.npy``.
+Nothing run-varying is in them (DVC hashes both): training times stay in the runs' logs
+(symile_data.runlog), where the report reads them through ``run_dir``.
 """
 from __future__ import annotations
 
@@ -69,12 +70,11 @@ def _save_per_query(out_dir: Path, run: str, correct: np.ndarray) -> None:
 
 def _run_info(run_dir: Path) -> dict[str, Any]:
     done = read_json(run_dir / "done.json")
-    timing = run_dir / "timing.json"
-    return {"run": f"{run_dir.parent.name}/{run_dir.name}", "method": done["loss"],
+    return {"run": f"{run_dir.parent.name}/{run_dir.name}", "run_dir": str(run_dir),
+            "method": done["loss"],
             "dataset": Path(done["dataset_dir"]).name, "dataset_dir": done["dataset_dir"],
             "p": missing_p(Path(done["dataset_dir"]).name), "best_epoch": done["best_epoch"],
-            "epochs": done["epochs"],
-            "train_wall_s": read_json(timing)["wall_s"] if timing.exists() else None}
+            "epochs": done["epochs"]}
 
 
 def _runs(run_dirs: Sequence[str | Path]) -> list[Path]:

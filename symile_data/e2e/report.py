@@ -4,18 +4,24 @@ Inputs (JSON written by the evaluation stages): XOR ``{"chance", "d_v", "runs": 
 accuracy, bootstrap_mean, bootstrap_std, ci95, ...}]}``, M3 and MIMIC (symile_data.e2e.evaluation)
 and the validation report. Plots: accuracy per method and dataset with bootstrap 95% intervals,
 M3 accuracy against missingness p; the XOR figure is the ``xor_plot`` stage's PNG (linked).
-Deterministic: no timestamps, fixed ordering, PNGs saved without metadata.
+Deterministic: no timestamps, fixed ordering, PNGs saved without metadata. Training wall-clock
+times vary per run, so they stay out of the report (an out DVC hashes): the same stage writes
+them, read from the runs' logs, to ``train_times.md`` in the report's log folder
+(symile_data.runlog), linked from the report.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from symile_data.e2e.config import ReportConfig
 from symile_data.io.atomic import atomic_write_text, read_json
+from symile_data.runlog import log_dir, read_run_log, write_run_text
 from symile_data.train.plots import pyplot, save_png
 from symile_data.train.xor_experiment import table_markdown
 
+log = logging.getLogger(__name__)
 METHODS = ("symile", "clip")
 LABEL = {"symile": "Symile", "clip": "CLIP"}
 COLOR = {"symile": "tab:blue", "clip": "tab:orange"}
@@ -100,13 +106,24 @@ def plot_missing(m3: dict, out_png: Path) -> None:
 
 def _m3_table(m3: dict) -> list[str]:
     lines = ["| p | method | accuracy (bootstrap mean ± std; 95% interval) | in-text accuracy "
-             "| in-text / w | best epoch | train s |", "|---|---|---|---|---|---|---|"]
+             "| in-text / w | best epoch |", "|---|---|---|---|---|---|"]
     for r in sorted(m3["runs"], key=lambda r: (r["p"], METHODS.index(r["method"]))):
-        wall = f"{r['train_wall_s']:.0f}" if r.get("train_wall_s") is not None else "–"
         lines.append(f"| {r['p']:g} | {LABEL[r['method']]} | {_cell(r)} | "
                      f"{r['in_text_accuracy']:.3f} | {r['clip_bound']:.3f} | "
-                     f"{r['best_epoch']} | {wall} |")
+                     f"{r['best_epoch']} |")
     return lines
+
+
+def train_times(*metrics: dict) -> str:
+    """Markdown table of each run's training wall clock and device, from the runs' logs (a run
+    without a log, e.g. one fetched by ``dvc pull``, shows "–")."""
+    lines = ["| run | train s | device |", "|---|---|---|"]
+    for m in metrics:
+        for r in m["runs"]:
+            log = read_run_log(r["run_dir"]) if r.get("run_dir") else None
+            wall = f"{log['wall_s']:.1f}" if log and log.get("wall_s") is not None else "–"
+            lines.append(f"| {r['run']} | {wall} | {(log or {}).get('device', '–')} |")
+    return "\n".join(lines) + "\n"
 
 
 def render(cfg: ReportConfig, xor: dict, m3: dict, mimic: dict, validation: dict,
@@ -129,10 +146,9 @@ def render(cfg: ReportConfig, xor: dict, m3: dict, mimic: dict, validation: dict
             "beyond it.", ""] + _m3_table(m3)
     out += ["", f"![M3 accuracy against missingness]({plots['missing']})", "",
             "## Symile-MIMIC (CXR from ECG + labs among the stored candidates)", "",
-            "| method | accuracy | best epoch | train s |", "|---|---|---|---|"]
+            "| method | accuracy | best epoch |", "|---|---|---|"]
     for r in mimic["runs"]:
-        wall = f"{r['train_wall_s']:.0f}" if r.get("train_wall_s") is not None else "–"
-        out.append(f"| {LABEL[r['method']]} | {_cell(r)} | {r['best_epoch']} | {wall} |")
+        out.append(f"| {LABEL[r['method']]} | {_cell(r)} | {r['best_epoch']} |")
     out += ["", "## Synthetic XOR (predict b from a and c; paper figure 3)", "",
             table_markdown(xor).rstrip(), "", f"![XOR accuracy against p]({plots['xor']})", "",
             "## Validation of every shard output", "",
@@ -142,6 +158,10 @@ def render(cfg: ReportConfig, xor: dict, m3: dict, mimic: dict, validation: dict
     out += [f"- `{d['dataset']}`: " + ("ok" if d["ok"] else "; ".join(d["problems"][:3]))
             + " " + ", ".join(f"{k} {v}" for k, v in d["splits"].items())
             for d in validation["datasets"]]
+    out += ["", "## Training times", "",
+            "Wall-clock training times vary from run to run, so they are kept out of this file "
+            f"(which DVC hashes): see [train_times.md]({plots['train_times']}), written by the "
+            "same stage from the runs' logs.", ""]
     return "\n".join(out) + "\n"
 
 
@@ -155,9 +175,14 @@ def write_report(cfg: ReportConfig, xor_json: str | Path, m3_json: str | Path,
     validation = read_json(validation_json)
     plot_accuracy(headline(xor, m3, mimic), Path(accuracy_png))
     plot_missing(m3, Path(missing_png))
+    times = log_dir(out_md) / "train_times.md"
     rel = {k: Path(_relpath(Path(v), out_md.parent)).as_posix()
-           for k, v in (("accuracy", accuracy_png), ("missing", missing_png), ("xor", xor_png))}
+           for k, v in (("accuracy", accuracy_png), ("missing", missing_png), ("xor", xor_png),
+                        ("train_times", times))}
     atomic_write_text(out_md, render(cfg, xor, m3, mimic, validation, rel))
+    table = train_times(m3, mimic)
+    write_run_text(out_md, table, times.name)
+    log.info("training times (run facts, kept out of %s): %s\n%s", out_md, times, table)
     return out_md
 
 

@@ -7,7 +7,8 @@ Output root::
 
     {out}/image/{encoder_id}/   {out}/audio/{encoder_id}/   {out}/text/{encoder_id}/
     {out}/index.json   which table each modality uses (read by the join)
-    {out}/report.json  counts, failures, items/s, dedup factor (sample rows / unique items)
+    {out}/report.json  counts, failures, dedup factor (sample rows / unique items); seconds,
+                       items/s and resume counts go to the run log (symile_data.runlog)
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from symile_data.features.text import TextTokenizer, encode_texts, unique_texts
 from symile_data.io.atomic import atomic_write_json
 from symile_data.io.manifest import read_manifest
 from symile_data.io.reader import split_files
+from symile_data.runlog import write_report_and_facts
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +139,8 @@ def encode_m3(cfg: FeaturesConfig, images: str | Path, clips: str | Path,
     rep = encode_texts(tok, unique_texts(tables), out / "text" / eid)
     rep.update(_dedup(tables, "text"))
     reports["text"], index["text"] = rep, f"text/{eid}"
-    atomic_write_json(out / "report.json", {"datasets": [d.name for d in datasets],
-                                            "modalities": reports})
+    write_report_and_facts(out, {"datasets": [d.name for d in datasets],  # rates -> logs/
+                                 "modalities": reports})
     atomic_write_json(out / "index.json", index)  # written last: the stage's done marker
     for m, r in reports.items():
         log.info("%s: %s unique (%s failed), dedup x%s, %s items/s", m, r["unique_items"],

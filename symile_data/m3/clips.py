@@ -3,12 +3,14 @@
 Sentence pool: ``{lang: [sentence, ...]}``; every requested language needs at least one
 sentence, and no sentence may name a class in its own language (the audio must give the
 language only). Common Voice: ``{root}/{lang}/validated.tsv`` (columns path, sentence) with the
-clips in ``{root}/{lang}/clips/``; unreadable clips are "failed", zero-duration ones "dropped"
-(SPEC section 2), both kept as rows with the reason.
+clips in ``{root}/{lang}/clips/``; unreadable clips and clips of another locale (``locale``
+column, else the ``common_voice_{locale}_{n}`` file name) are "failed", zero-duration ones
+"dropped" (SPEC section 2), all kept as rows with the reason.
 """
 from __future__ import annotations
 
 import csv
+import re
 import unicodedata
 from pathlib import Path
 from typing import Any, Sequence
@@ -17,14 +19,16 @@ import numpy as np
 
 from symile_data.hashing import sha256_file, short_key
 from symile_data.m3 import speech
-from symile_data.m3.translations import check_languages, read_json_mapping
+from symile_data.m3.translations import check_languages, clean_text, read_json_mapping
 
 _SPACE_LANGS = {"ar", "el", "en", "hi", "te", "uk"}  # word-boundary match; others: substring
+_CV_NAME = re.compile(r"^common_voice_([A-Za-z]{2,3}(?:-[A-Za-z]+)?)_\d+\.\w+$")
 
 
 def _plain(s: str) -> str:
-    """casefold, punctuation/symbols -> spaces, single-spaced with padding."""
-    s = unicodedata.normalize("NFC", s).casefold()
+    """invisible marks dropped, casefold, punctuation/symbols -> spaces, single-spaced with
+    padding."""
+    s = clean_text(s).casefold()
     s = "".join(" " if unicodedata.category(c)[0] in "PSZ" else c for c in s)
     return f" {' '.join(s.split())} "
 
@@ -87,11 +91,11 @@ def make_clip(item: tuple[str, str, str, str], out_dir: str, *, retries: int = 5
             if engine == "espeak-ng":
                 speech.synth_espeak(text, lang, voice, out)
             else:
-                speech.synth_gtts(text, lang, out, tld=tld, retries=retries,
+                speech.synth_gtts(text, lang, out, voice=voice, tld=tld, retries=retries,
                                   throttle=throttle, gtts_cls=gtts_cls)
         sr, dur = speech.clip_info(out)
     except (speech.SpeechError, OSError, RuntimeError) as e:
-        return _row(text, lang, engine, voice, key, error=str(e))
+        return _row(text, lang, engine, voice, key, error=f"clip {key}: {e}")
     if dur <= 0:
         return _row(text, lang, engine, voice, key, status="dropped", error="zero duration")
     return _row(text, lang, engine, voice, key, path=rel, sample_rate=sr, duration_s=dur,
@@ -108,9 +112,17 @@ class EspeakBatch:
         return [make_clip(it, self.out_dir) for it in batch]
 
 
+def clip_locale(row: dict[str, str]) -> str:
+    """The locale Common Voice recorded for a clip: ``locale`` column, else the file name
+    ``common_voice_{locale}_{n}.mp3``; "" when neither says."""
+    m = _CV_NAME.match(Path(row["path"]).name)
+    return (row.get("locale") or "").strip() or (m.group(1) if m else "")
+
+
 def common_voice_items(root: str | Path, langs: Sequence[str], max_per_lang: int, seed: int
-                       ) -> list[tuple[str, str, str]]:
-    """[(lang, sentence, clip path)] from validated.tsv; a seeded subsample per language."""
+                       ) -> list[tuple[str, str, str, str]]:
+    """[(lang, sentence, clip path, recorded locale)] from validated.tsv; a seeded subsample per
+    language."""
     items = []
     for lang in langs:
         tsv = Path(root) / lang / "validated.tsv"
@@ -125,17 +137,23 @@ def common_voice_items(root: str | Path, langs: Sequence[str], max_per_lang: int
             rng = np.random.default_rng([seed, len(items)])
             keep = np.sort(rng.choice(len(rows), max_per_lang, replace=False))
             rows = [rows[i] for i in keep]
-        items += [(lang, r["sentence"], str(tsv.parent / "clips" / r["path"])) for r in rows]
+        items += [(lang, r["sentence"], str(tsv.parent / "clips" / r["path"]), clip_locale(r))
+                  for r in rows]
     return items
 
 
-def common_voice_clip(item: tuple[str, str, str]) -> dict[str, Any]:
-    lang, sentence, src = item
+def common_voice_clip(item: tuple[str, str, str, str]) -> dict[str, Any]:
+    lang, sentence, src, locale = item
     try:
         key = short_key(sha256_file(src), lang, "common_voice", n=32)
     except OSError as e:
         return _row(sentence, lang, "common_voice", "", short_key(src, n=32),
                     source_path=src, error=f"unreadable: {e}")
+    try:
+        if locale:
+            speech.check_locale(lang, locale, src)
+    except speech.SpeechError as e:
+        return _row(sentence, lang, "common_voice", "", key, source_path=src, error=str(e))
     try:
         sr, dur = speech.clip_info(Path(src))
     except (RuntimeError, OSError) as e:  # soundfile raises LibsndfileError (RuntimeError)

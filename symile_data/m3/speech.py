@@ -2,12 +2,23 @@
 
 A clip is keyed by the content hash of (text, lang, engine, voice) and synthesised once into
 ``{clips_dir}/files/{key[:2]}/{key}.{wav|mp3}``; an existing file is reused (cache/resume).
-Audio must sound like its language: espeak-ng marks a switch to another voice's rules with
-"(en)" etc. in its phoneme output, and we refuse such text instead of writing English-sounding
-audio (e.g. kanji under the Japanese voice; we feed Japanese as kana via pykakasi).
+Audio must sound like its language, checked per clip by content (a failed check is a failed
+clip row naming the text and voice, never a crash):
+
+- espeak-ng: the voice's language tag must be the language's (``el`` for Greek, ``cmn`` for
+  zh-CN; so ``ru`` is refused for Ukrainian, ``mr`` for Hindi); espeak-ng must not switch to
+  another language's rules for part of the text (it marks that "(en)" in its phoneme output:
+  kanji under the Japanese voice, fed as kana via pykakasi instead); and the phonemes of the text
+  under the chosen voice must match those under the language's own voice (ESPEAK_VOICES) to at
+  least MIN_PHONEME_SIMILARITY (an English voice spells Greek letters by name: similarity ~0.1;
+  accent variants such as en-gb or en-029 for English text score 0.76-0.95).
+- gTTS: the language code sent must be one gTTS knows and name the requested language.
+- Common Voice: the clip's locale (``locale`` column of validated.tsv, else the
+  ``common_voice_{locale}_{n}`` file name) must be the requested language.
 """
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 import subprocess
@@ -27,6 +38,10 @@ ESPEAK_VOICES = {"ar": "ar", "el": "el", "en": "en-us", "hi": "hi", "ja": "ja", 
                  "te": "te", "th": "th", "uk": "uk", "zh-CN": "cmn-latn-pinyin"}
 GTTS_LANGS = {lang: lang for lang in ESPEAK_VOICES}
 _SWITCH = re.compile(r"\(([a-z]{2,3}(?:-[a-z0-9]+)*)\)")  # espeak-ng language-switch marker
+# espeak-ng language tags (primary subtag) that speak each M3 language; default: the code itself
+ESPEAK_PRIMARY = {"zh-CN": ("cmn",)}
+MIN_PHONEME_SIMILARITY = 0.6
+_NOT_PHONEME = re.compile(r"[\u02c8\u02cc\u02d0\u02d1\s_-]")    # stress, length, spaces
 
 
 class SpeechError(RuntimeError):
@@ -69,25 +84,69 @@ def check_voice(voice: str, lang: str) -> None:
                           f"(espeak-ng would fall back to English); set m3_clips.voices")
 
 
+def primary(code: str) -> str:
+    return code.replace("_", "-").split("-")[0].lower()
+
+
 def espeak_phonemes(text: str, voice: str) -> str:
-    r = subprocess.run([ESPEAK, "-q", "-x", "-b", "1", "-v", voice, text],
+    """IPA of ``text`` under ``voice`` (language-switch markers such as "(en)" included)."""
+    r = subprocess.run([ESPEAK, "-q", "--ipa", "-b", "1", "-v", voice, text],
                        capture_output=True, text=True, timeout=60)
     if r.returncode != 0:
         raise SpeechError(f"espeak-ng -v {voice} failed: {r.stderr.strip()[:300]}")
     return r.stdout
 
 
-def check_no_fallback(text: str, voice: str) -> None:
+def check_no_fallback(text: str, voice: str, phonemes: str | None = None) -> None:
     """Raise when espeak-ng would switch to another language's rules for part of ``text``."""
-    switched = sorted(set(_SWITCH.findall(espeak_phonemes(text, voice))) - {voice})
+    phonemes = espeak_phonemes(text, voice) if phonemes is None else phonemes
+    switched = sorted(set(_SWITCH.findall(phonemes)) - {voice})
     if switched:
         raise SpeechError(f"espeak-ng voice '{voice}' falls back to {switched} for {text!r}: "
                           f"the audio would not sound like the language; refused")
 
 
+def phoneme_similarity(a: str, b: str) -> float:
+    """Matching share (difflib ratio, 0..1) of two IPA strings, stress/length/spaces ignored."""
+    a, b = _NOT_PHONEME.sub("", a), _NOT_PHONEME.sub("", b)
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() if a or b else 1.0
+
+
+def check_espeak_language(text: str, lang: str, voice: str) -> None:
+    """Raise SpeechError unless ``voice`` speaks ``text`` (already prepared) as ``lang``."""
+    want = ESPEAK_PRIMARY.get(lang, (primary(lang),))
+    if primary(voice) not in want:
+        raise SpeechError(f"espeak-ng voice '{voice}' speaks '{primary(voice)}', not {lang} "
+                          f"(expected a voice of {list(want)}); {text!r} refused")
+    got = espeak_phonemes(text, voice)
+    check_no_fallback(text, voice, got)
+    own = ESPEAK_VOICES[lang]
+    if voice != own:
+        sim = phoneme_similarity(espeak_phonemes(text, own), got)
+        if sim < MIN_PHONEME_SIMILARITY:
+            raise SpeechError(f"espeak-ng voice '{voice}' does not speak {lang}: its phonemes "
+                              f"of {text!r} match the {lang} voice '{own}' only {sim:.0%} "
+                              f"(< {MIN_PHONEME_SIMILARITY:.0%}); refused")
+
+
+def check_gtts_code(lang: str, code: str) -> None:
+    """Raise SpeechError unless gTTS knows ``code`` and it names ``lang`` (zh for zh-CN)."""
+    from gtts.lang import tts_langs
+    if code not in tts_langs():
+        raise SpeechError(f"gTTS has no language '{code}' (asked for {lang}); refused")
+    if primary(code) != primary(lang):
+        raise SpeechError(f"gTTS language '{code}' is not {lang}; refused")
+
+
+def check_locale(lang: str, locale: str, clip: str) -> None:
+    """Common Voice: the clip's recorded locale must be the requested language."""
+    if locale.replace("_", "-").lower() != lang.lower():
+        raise SpeechError(f"Common Voice clip {clip}: locale '{locale}' is not {lang}; refused")
+
+
 def synth_espeak(text: str, lang: str, voice: str, out: Path) -> None:
     spoken = prepare_text(text, lang)
-    check_no_fallback(spoken, voice)
+    check_espeak_language(spoken, lang, voice)
     with atomic_path(out) as tmp:
         r = subprocess.run([ESPEAK, "-b", "1", "-v", voice, "-w", str(tmp), spoken],
                            capture_output=True, text=True, timeout=120)
@@ -95,10 +154,13 @@ def synth_espeak(text: str, lang: str, voice: str, out: Path) -> None:
             raise SpeechError(f"espeak-ng -v {voice} failed: {r.stderr.strip()[:300]}")
 
 
-def synth_gtts(text: str, lang: str, out: Path, *, tld: str = "com", retries: int = 5,
-               throttle: Throttle | None = None, gtts_cls: Callable[..., Any] | None = None
-               ) -> None:
-    """gTTS (online): MP3 written atomically; HTTP failures retried with backoff."""
+def synth_gtts(text: str, lang: str, out: Path, *, voice: str | None = None, tld: str = "com",
+               retries: int = 5, throttle: Throttle | None = None,
+               gtts_cls: Callable[..., Any] | None = None) -> None:
+    """gTTS (online): MP3 in language code ``voice`` (default GTTS_LANGS[lang]) written
+    atomically; the code is checked against ``lang`` first; HTTP failures retried with backoff."""
+    code = voice or GTTS_LANGS[lang]
+    check_gtts_code(lang, code)
     if gtts_cls is None:
         from gtts import gTTS as gtts_cls
     from gtts.tts import gTTSError
@@ -108,7 +170,7 @@ def synth_gtts(text: str, lang: str, out: Path, *, tld: str = "com", retries: in
     def once() -> None:
         if throttle is not None:
             throttle.wait()
-        tts = gtts_cls(text=text, lang=GTTS_LANGS[lang], tld=tld)
+        tts = gtts_cls(text=text, lang=code, tld=tld)
         with atomic_path(out) as tmp:
             tts.save(str(tmp))
 

@@ -43,8 +43,28 @@ def langs_for_w(w: int) -> tuple[str, ...]:
     return LANGS_BY_W[w]
 
 
+# Invisible format characters dropped from every name before the clash check and before it is
+# written (machine translation and copy-paste leave them in): the bidi controls LRM/RLM
+# (U+200E, U+200F), ALM (U+061C), embeddings/overrides LRE..RLO (U+202A-U+202E), isolates
+# LRI..PDI (U+2066-U+2069), zero-width space (U+200B), word joiner (U+2060), invisible math
+# operators (U+2061-U+2064), BOM / zero-width no-break space (U+FEFF) and the soft hyphen
+# (U+00AD). ZWNJ / ZWJ (U+200C, U+200D) are kept: they change the spelling of Indic and
+# Arabic-script words.
+INVISIBLE = frozenset("\u00ad\u061c\u200b\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff"
+                      + "".join(map(chr, range(0x202A, 0x202F)))
+                      + "".join(map(chr, range(0x2066, 0x206A))))
+_DROP = {ord(c): None for c in INVISIBLE}
+
+
+def clean_text(s: str) -> str:
+    """NFC, invisible format characters dropped, whitespace runs (NBSP included) -> one space,
+    stripped: the form every translated name is checked and written in."""
+    return " ".join(unicodedata.normalize("NFC", str(s)).translate(_DROP).split())
+
+
 def _norm(s: str) -> str:
-    return unicodedata.normalize("NFC", s).strip().casefold()
+    """The form the clash check compares: clean_text + casefold."""
+    return clean_text(s).casefold()
 
 
 def read_json_mapping(path: str | Path, what: str, layout: str) -> dict[str, Any]:
@@ -107,14 +127,13 @@ def normalise(table: dict[str, dict[str, Any]], langs: tuple[str, ...], where: s
                                    f"{entry['cls_id']}, ImageNet-1k order says {cid}")
         if only and syn not in only:
             continue
-        missing = [lang for lang in langs if not str(entry.get(lang) or "").strip()]
+        missing = [lang for lang in langs if not clean_text(entry.get(lang) or "")]
         if missing:
             raise TranslationError(f"{where}: class '{name}' ({syn}) lacks a translation "
                                    f"for {missing}")
         seen.add(syn)
-        row = {"synset_id": syn, "cls_id": cid, "en": entry.get("en", name)}
-        row.update({lang: unicodedata.normalize("NFC", str(entry[lang])).strip()
-                    for lang in langs})
+        row = {"synset_id": syn, "cls_id": cid, "en": clean_text(entry.get("en", name))}
+        row.update({lang: clean_text(entry[lang]) for lang in langs})
         rows.append(row)
     absent = sorted(set(only) - seen)
     if absent:

@@ -1,8 +1,9 @@
 """labevents.csv.gz -> Parquet, streaming (the real file has ~118M rows), and the cohort labs.
 
 The conversion reads the csv.gz in blocks with pyarrow's streaming CSV reader and appends row
-groups to a Parquet file: memory is bounded by the block size, never the whole file. A sidecar
-``.source.json`` records the source size and mtime so the conversion runs once.
+groups to a Parquet file: memory is bounded by the block size, never the whole file. A stamp
+``source.json`` in the out's run log (symile_data.runlog, outside the DVC outs: it holds an
+mtime and an absolute path) records the source size and mtime so the conversion runs once.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pyarrow.parquet as pq
 
 from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
 from symile_data.mimic.readers import MimicInputError
+from symile_data.runlog import log_dir
 
 LAB_COLUMNS = {"labevent_id": pa.int64(), "subject_id": pa.int64(), "hadm_id": pa.int64(),
                "itemid": pa.int64(), "charttime": pa.timestamp("s"),
@@ -32,7 +34,7 @@ def convert_labevents(csv_gz: str | Path, out: str | Path,
     st = src.stat()
     stamp = {"source": str(src.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
              "columns": list(LAB_COLUMNS)}
-    marker = out.with_name(out.name + ".source.json")
+    marker = log_dir(out) / "source.json"
     if out.exists() and marker.exists() and read_json(marker) == stamp:
         return out
     marker.unlink(missing_ok=True)

@@ -2,7 +2,8 @@
 features and split sizes per config (``dataset_info``), licence, the Symile citation and how
 each config was built (params hash, seeds, versions and the manifest's ``extra``).
 
-The card is pure text rendered from the manifests, so the same datasets give the same card.
+The card is pure text rendered from the manifests, so the same datasets give the same card;
+publish sends it from memory (it never writes into the DVC-tracked dataset folder).
 """
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from typing import Any
 
 import datasets
 
-from symile_data.io.atomic import atomic_write_text
 from symile_data.io.card import find_configs, render_card
 from symile_data.io.manifest import read_manifest, schema_from_b64
 
@@ -119,8 +119,3 @@ def build_card(root: str | Path, *, repo_id: str | None = None, title: str | Non
     return render_card(root, title=title, description=description, license=license,
                        extra_front=extra_front, body=body)
 
-
-def write_publish_card(root: str | Path, **kwargs: Any) -> Path:
-    path = Path(root) / "README.md"
-    atomic_write_text(path, build_card(root, **kwargs))
-    return path

@@ -50,12 +50,14 @@ def _export_wds(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("publish", help="upload dataset dirs to the Hugging Face Hub with a card "
-                       "(refuses MIMIC-derived data; token from HF_TOKEN or the HF login)")
+                       "(refuses MIMIC-derived data by flag, schema, columns or sources; "
+                       "token from HF_TOKEN or the HF login)")
     p.add_argument("dir", type=Path, help="a dataset dir or a root holding one per config")
     p.add_argument("--repo-id", required=True, help="ORG/NAME of the dataset repo")
     p.add_argument("--private", action="store_true", help="create the repo private")
     p.add_argument("--dry-run", action="store_true",
-                   help="write the card and print the plan (files, sizes, commits); no upload")
+                   help="print the plan (files, sizes, commits) and the card; writes and "
+                   "uploads nothing")
     p.add_argument("--license", default="other", help="card licence id (default: other)")
     p.add_argument("--max-files-per-commit", type=int, default=100)
     p.set_defaults(func=_publish)

@@ -1,11 +1,13 @@
 """Upload dataset directories to the Hugging Face Hub, resumably, then verify the remote copy.
 
-Order of work: refuse MIMIC-derived data (before anything else, before any network call),
-write the card (README.md), plan the files (shards, markers, manifests, card) into commits of at
-most 100 files, skip files already on the Hub with the same content (so an interrupted upload
-resumes), upload the rest commit by commit (manifests and the card in the last commit, so a
-remote config only looks complete once its shards are there), then compare the remote file list
-and sizes with the manifests.
+Order of work: refuse MIMIC-derived data by content (symile_data.publish.guard: flag, schema
+name, columns, recorded sources; before anything else, before any network call), render the
+card in memory (README.md of the repo; nothing is written into the dataset folder, which DVC
+tracks), plan the files (shards, markers, manifests, card) into commits of at most 100 files,
+skip files already on the Hub with the same content (so an interrupted upload resumes), upload
+the rest commit by commit (manifests and the card in the last commit, so a remote config only
+looks complete once its shards are there), then compare the remote file list and sizes with the
+manifests. ``--dry-run`` writes nothing anywhere: it prints the files, commits and card.
 
 HTTP 429 and 5xx are retried with exponential backoff (tenacity); other HTTP errors and
 connection errors fail at once with a clear message. The token comes from HF_TOKEN or the
@@ -24,7 +26,11 @@ import tenacity
 
 from symile_data.hashing import sha256_file
 from symile_data.io.manifest import MANIFEST, marker_path, read_manifest
-from symile_data.publish.card import write_publish_card
+from symile_data.publish.card import build_card
+from symile_data.publish.guard import PublishError, dataset_dirs, refuse_mimic_derived
+
+__all__ = ["PublishError", "UploadFile", "dataset_dirs", "plan_commits", "plan_files",
+           "publish", "refuse_mimic_derived", "retrying"]
 
 log = logging.getLogger(__name__)
 
@@ -33,46 +39,20 @@ REPO_TYPE = "dataset"
 LFS_SUFFIXES = (".parquet", ".tar", ".pt")   # large binaries the Hub stores in LFS/Xet
 
 
-class PublishError(RuntimeError):
-    """A refusal or failure to publish, with a message fit for the user."""
-
-
 @dataclasses.dataclass(frozen=True)
 class UploadFile:
-    path_in_repo: str   # posix path relative to the published root
-    local: Path
-    size: int           # bytes
+    path_in_repo: str       # posix path relative to the published root
+    local: Path | None      # the file on disk; None for content made in memory (the card)
+    size: int               # bytes
+    data: bytes | None = None
+
+    def content(self) -> bytes:
+        return self.data if self.data is not None else self.local.read_bytes()  # type: ignore
 
 
-# ---------------------------------------------------------------- refusal and planning
-def dataset_dirs(root: Path) -> list[Path]:
-    """Every dataset directory (holding manifest.json) at or below ``root``."""
-    if (root / MANIFEST).exists():
-        return [root]
-    return sorted(p.parent for p in root.rglob(MANIFEST))
-
-
-def refuse_mimic_derived(root: Path) -> list[Path]:
-    """Raise PublishError when any dataset under ``root`` is MIMIC-derived; else its dirs."""
-    if not root.is_dir():
-        raise PublishError(f"{root}: no such directory")
-    dirs = dataset_dirs(root)
-    if not dirs:
-        raise PublishError(f"{root}: no {MANIFEST} found (no complete dataset to publish)")
-    for d in dirs:
-        m = read_manifest(d)
-        if m.get("flags", {}).get("mimic_derived", False):
-            raise PublishError(
-                f"refusing to publish {root}: dataset '{m.get('name')}' in {d} is MIMIC-derived "
-                f"(manifest flags.mimic_derived = true). MIMIC-IV, MIMIC-IV-ECG and MIMIC-CXR "
-                f"and anything derived from them fall under the PhysioNet credentialed-access data "
-                f"use agreement, which forbids sharing them: they are never uploaded to a hub. "
-                f"Nothing was uploaded.")
-    return dirs
-
-
-def plan_files(root: Path, dirs: list[Path]) -> list[UploadFile]:
-    """Shards and markers first, then manifests, then README.md (last)."""
+# ---------------------------------------------------------------- planning
+def plan_files(root: Path, dirs: list[Path], card: str) -> list[UploadFile]:
+    """Shards and markers first, then manifests, then the card as README.md (last)."""
     data, manifests = [], []
     for d in dirs:
         m = read_manifest(d)
@@ -87,8 +67,9 @@ def plan_files(root: Path, dirs: list[Path]) -> list[UploadFile]:
                     data.append(marker_path(shard))
         manifests.append(d / MANIFEST)
     files = sorted(data, key=lambda p: p.relative_to(root).as_posix()) + manifests
-    files.append(root / "README.md")
-    return [UploadFile(p.relative_to(root).as_posix(), p, p.stat().st_size) for p in files]
+    card_bytes = card.encode("utf-8")
+    return ([UploadFile(p.relative_to(root).as_posix(), p, p.stat().st_size) for p in files]
+            + [UploadFile("README.md", None, len(card_bytes), card_bytes)])
 
 
 def plan_commits(files: list[UploadFile], max_files: int = MAX_FILES_PER_COMMIT
@@ -97,7 +78,7 @@ def plan_commits(files: list[UploadFile], max_files: int = MAX_FILES_PER_COMMIT
     card (so they land after all data)."""
     if max_files <= 0:
         raise ValueError(f"max_files must be > 0, got {max_files}")
-    tail = [f for f in files if f.local.name in (MANIFEST, "README.md")]
+    tail = [f for f in files if Path(f.path_in_repo).name in (MANIFEST, "README.md")]
     if len(tail) > max_files:
         raise PublishError(f"{len(tail)} manifests + card exceed {max_files} files per commit")
     head = [f for f in files if f not in tail]
@@ -168,9 +149,8 @@ def redact(text: str, token: str | None) -> str:
     return text.replace(token, "***") if token else text
 
 
-def git_blob_sha1(path: Path) -> str:
-    """The git object id of a file (what the Hub reports as blob_id for non-LFS files)."""
-    data = path.read_bytes()
+def git_blob_sha1(data: bytes) -> str:
+    """The git object id of some content (what the Hub reports as blob_id for non-LFS files)."""
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
@@ -179,8 +159,10 @@ def same_content(remote: Any, f: UploadFile) -> bool:
         return False
     lfs = getattr(remote, "lfs", None)
     if lfs is not None:
-        return getattr(lfs, "sha256", None) == sha256_file(f.local)
-    return getattr(remote, "blob_id", None) == git_blob_sha1(f.local)
+        local_sha = (hashlib.sha256(f.data).hexdigest() if f.data is not None
+                     else sha256_file(f.local))
+        return getattr(lfs, "sha256", None) == local_sha
+    return getattr(remote, "blob_id", None) == git_blob_sha1(f.content())
 
 
 # ---------------------------------------------------------------- the Hub calls
@@ -233,11 +215,12 @@ def publish(root: str | Path, repo_id: str, *, private: bool = False, dry_run: b
     if "/" not in repo_id or repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise PublishError(f"--repo-id {repo_id!r}: expected ORG/NAME")
     dirs = refuse_mimic_derived(root)            # before the card, before any network call
-    write_publish_card(root, repo_id=repo_id, license=license)
-    files = plan_files(root, dirs)
+    card = build_card(root, repo_id=repo_id, license=license)     # in memory only
+    files = plan_files(root, dirs, card)
     if dry_run:
         echo(format_plan(repo_id, plan_commits(files, max_files_per_commit)))
-        echo(f"dry run: card written to {root / 'README.md'}; nothing uploaded")
+        echo(f"card (README.md, {files[-1].size} bytes):\n{card}")
+        echo("dry run: nothing written, nothing uploaded")
         return {"repo_id": repo_id, "dry_run": True, "files": len(files),
                 "bytes": sum(f.size for f in files), "uploaded": 0, "problems": []}
     if hub_offline():
@@ -279,7 +262,8 @@ def _upload(api: Any, root: Path, repo_id: str, dirs: list[Path], files: list[Up
         # operations are rebuilt on every attempt: a failed commit may have consumed them
         call(lambda: api.create_commit(
             repo_id, [CommitOperationAdd(path_in_repo=f.path_in_repo,
-                                         path_or_fileobj=str(f.local)) for f in batch],
+                                         path_or_fileobj=f.data if f.data is not None
+                                         else str(f.local)) for f in batch],
             repo_type=REPO_TYPE,
             commit_message=f"symile-data publish: commit {i + 1}/{len(commits)} "
                            f"({len(batch)} files)"))

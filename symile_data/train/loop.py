@@ -7,7 +7,7 @@ Outputs in ``out_dir``:
   best.pt        model weights of the epoch with the lowest validation loss (+ spec, epoch)
   metrics.jsonl  {"kind": "train"|"val", "epoch", "step", "loss", "logit_scale", ...}
   done.json      written last: params hash, best epoch / val loss, steps (the done marker)
-  timing.json    wall-clock seconds (kept out of done.json so that outputs are reproducible)
+  timing.json    NOT here: wall-clock s + device go to logs/<out_dir>/ (symile_data.runlog)
 A killed run restarts from last.pt: the reader is seeded per (seed, epoch), so skipping the
 micro-batches already consumed in the epoch reproduces the uninterrupted run exactly.
 """
@@ -31,6 +31,7 @@ from symile_data.io.atomic import atomic_write_bytes, atomic_write_json, read_js
 from symile_data.io.manifest import read_manifest
 from symile_data.io.reader import ParquetIterable, split_files
 from symile_data.progress import progress
+from symile_data.runlog import write_run_log
 from symile_data.train.config import LOSSES, TrainConfig
 from symile_data.train.factory import build_model
 from symile_data.train.loss import loss_fn
@@ -213,7 +214,6 @@ def train(dataset_dir: str | Path, out_dir: str | Path, kind: str, loss: str,
             "spec": spec, "steps": st["step"], "epochs": st["epoch"],
             "best_epoch": st["best_epoch"], "best_val_loss": st["best_val"],
             "dataset_dir": str(dataset_dir)}
-    atomic_write_json(out_dir / "timing.json", {"wall_s": time.perf_counter() - t0,
-                                                "device": str(dev)})
+    write_run_log(out_dir, {"wall_s": time.perf_counter() - t0, "device": str(dev)})
     atomic_write_json(done_path, done)
     return done

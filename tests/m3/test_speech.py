@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -10,8 +11,54 @@ import soundfile as sf
 
 from symile_data.m3 import speech
 from symile_data.m3.build import build_clips
-from symile_data.m3.clips import load_sentences, make_clip
+from symile_data.m3.clips import common_voice_clip, common_voice_items, load_sentences, make_clip
 from symile_data.m3.config import M3ClipsConfig
+from symile_data.m3.translations import ALL_LANGS
+
+SENTENCES = json.loads(Path(speech.__file__).parents[1].joinpath(
+    "resources", "m3", "sentences.json").read_text(encoding="utf-8"))
+GREEK = "Καλημέρα, τι κάνεις σήμερα;"
+
+
+@pytest.mark.parametrize("lang", ALL_LANGS)
+def test_own_voice_passes_the_language_check_for_every_m3_language(lang):
+    for text in SENTENCES[lang][:2]:
+        speech.check_espeak_language(speech.prepare_text(text, lang), lang,
+                                     speech.ESPEAK_VOICES[lang])
+    assert speech.ESPEAK_VOICES["zh-CN"] == "cmn-latn-pinyin"
+
+
+def test_voice_of_another_language_is_refused_by_content(monkeypatch):
+    with pytest.raises(speech.SpeechError, match="speaks 'en', not el"):
+        speech.check_espeak_language(GREEK, "el", "en-us")
+    for lang, voice in (("uk", "ru"), ("hi", "mr"), ("el", "grc"), ("zh-CN", "yue")):
+        with pytest.raises(speech.SpeechError, match=f"not {lang}"):
+            speech.check_espeak_language(SENTENCES[lang][0], lang, voice)
+    # the phonemes alone give it away: an English voice spells Greek letters by name
+    sim = speech.phoneme_similarity(speech.espeak_phonemes(GREEK, "el"),
+                                    speech.espeak_phonemes(GREEK, "en-us"))
+    assert sim < 0.3 < speech.MIN_PHONEME_SIMILARITY
+    monkeypatch.setitem(speech.ESPEAK_PRIMARY, "el", ("el", "en"))   # code check passed ...
+    with pytest.raises(speech.SpeechError, match="does not speak el: .* match the el voice"):
+        speech.check_espeak_language(GREEK, "el", "en-us")         # ... phonemes refuse it
+    # accent variants of the language itself pass
+    speech.check_espeak_language(SENTENCES["en"][0], "en", "en-gb")
+    speech.check_espeak_language(SENTENCES["en"][1], "en", "en-029")
+
+
+def test_wrong_voice_is_a_failed_clip_naming_it(tmp_path, built):
+    cfg = M3ClipsConfig(languages=("en", "el"), voices={"el": "en-us"}, max_clips_per_lang=2,
+                        scheduler="synchronous")
+    rep = build_clips(tmp_path, cfg, built["translations"])
+    assert rep["by_language"]["el"] == {"ok": 0, "failed": 2, "dropped": 0}
+    assert rep["by_language"]["en"]["ok"] == 2 and rep["languages_without_clips"] == ["el"]
+    table = pq.read_table(tmp_path / "clips.parquet").to_pandas()
+    el = table[table["lang"] == "el"]
+    assert (el["status"] == "failed").all() and el["path"].isna().all()
+    for key, err in zip(el["audio_key"], el["error"]):
+        assert err.startswith(f"clip {key}: ") and "not el" in err
+    assert len(list((tmp_path / "files").rglob("*.wav"))) == 2      # only the English clips
+    assert all(e["lang"] == "el" for e in rep["failed_examples"])
 
 
 def test_espeak_refuses_english_fallback():
@@ -45,8 +92,11 @@ class FakeGTTS:
     calls = 0
     fail_first = 0
 
+    langs: list = []
+
     def __init__(self, text, lang, tld):
         self.text, self.lang = text, lang
+        FakeGTTS.langs.append(lang)
 
     def save(self, path):
         from gtts.tts import gTTSError
@@ -72,6 +122,35 @@ def test_gtts_path_retries_caches_and_reports_offline(tmp_path, monkeypatch, bui
     row = make_clip(("Hello there.", "en", "gtts", "en"), str(tmp_path / "x"), retries=2,
                     gtts_cls=FakeGTTS)
     assert row["status"] == "failed" and "offline?" in row["error"]
+
+
+def test_gtts_language_code_is_checked_and_sent(tmp_path):
+    FakeGTTS.calls, FakeGTTS.fail_first, FakeGTTS.langs = 0, 0, []
+    row = make_clip(("Доброго ранку.", "uk", "gtts", "ru"), str(tmp_path), gtts_cls=FakeGTTS)
+    assert row["status"] == "failed" and "gTTS language 'ru' is not uk" in row["error"]
+    assert row["error"].startswith(f"clip {row['audio_key']}: ") and FakeGTTS.calls == 0
+    row = make_clip(("Hi.", "en", "gtts", "xx"), str(tmp_path), gtts_cls=FakeGTTS)
+    assert row["status"] == "failed" and "no language 'xx'" in row["error"]
+    for voice in ("zh-CN", "zh"):
+        assert make_clip(("你好。", "zh-CN", "gtts", voice), str(tmp_path),
+                         gtts_cls=FakeGTTS)["status"] == "ok"
+    assert FakeGTTS.langs == ["zh-CN", "zh"]          # the checked code is the one sent
+
+
+def test_common_voice_clip_of_another_locale_is_refused(tmp_path):
+    d = tmp_path / "uk" / "clips"
+    d.mkdir(parents=True)
+    for name in ("common_voice_uk_1.wav", "common_voice_ru_2.wav", "x.wav"):
+        sf.write(d / name, np.full(800, 0.1, np.float32), 16000, format="WAV")
+    (tmp_path / "uk" / "validated.tsv").write_text(
+        "path\tsentence\tlocale\ncommon_voice_uk_1.wav\ta\tuk\n"
+        "common_voice_ru_2.wav\tb\t\nx.wav\tc\tru\n")
+    rows = {it[1]: common_voice_clip(it) for it in common_voice_items(tmp_path, ["uk"], 0, 0)}
+    assert rows["a"]["status"] == "ok"
+    for text, loc, name in (("b", "ru", "common_voice_ru_2.wav"), ("c", "ru", "x.wav")):
+        assert rows[text]["status"] == "failed"
+        assert rows[text]["error"] == (f"Common Voice clip {d / name}: locale '{loc}' is not "
+                                       f"uk; refused")
 
 
 def _cv(root, lang, clips):

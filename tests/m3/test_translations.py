@@ -9,7 +9,8 @@ from symile_data.m3.build import build_translations
 from symile_data.m3.classes import HOMONYM_FIXES, load_classes
 from symile_data.m3.config import DEMO_TRANSLATIONS, M3TranslationsConfig
 from symile_data.m3.translation_sources import GoogleTranslator
-from symile_data.m3.translations import TranslationError, find_clashes, normalise
+from symile_data.m3.translations import (INVISIBLE, TranslationError, clean_text,
+                                         find_clashes, normalise)
 
 from .conftest import REPO
 
@@ -80,6 +81,29 @@ def test_one_word_for_two_classes_is_a_clash(tmp_path):
     p = _table(tmp_path, lambda d: d["tiger"].update(ja=d["zebra"]["zh-CN"]))
     with pytest.raises(TranslationError, match="is tiger .* in ja and zebra .* in zh-CN"):
         build_translations(tmp_path / "o", M3TranslationsConfig(path=str(p)))
+
+
+def test_bidi_marks_are_dropped_before_the_clash_check_and_the_output(tmp_path):
+    # the same Greek word for two classes, one copy wrapped in bidi / zero-width marks
+    marks = "\u200f\u202b\u2067\u200b"
+
+    def mark(d):
+        d["tiger"]["el"] = marks + d["zebra"]["el"] + "\u200e\u202c\u2069\ufeff"
+        d["hen"]["ar"] = "\u200f" + d["hen"]["ar"] + "\u061c\u200e"
+    with pytest.raises(TranslationError, match="is tiger .* in el and zebra .* in el"):
+        build_translations(tmp_path / "o", M3TranslationsConfig(path=str(_table(tmp_path, mark))))
+
+    def only_marks(d):     # no clash: the marked words are written without their marks
+        d["tiger"]["el"] = "\u200e" + d["tiger"]["el"] + "\u200f\u00a0"
+        d["hen"]["ar"] = "\u202b" + d["hen"]["ar"] + "\u202c"
+    demo = json.loads((REPO / DEMO_TRANSLATIONS).read_text())
+    build_translations(tmp_path / "ok", M3TranslationsConfig(
+        path=str(_table(tmp_path, only_marks))))
+    out = json.loads((tmp_path / "ok" / "translations.json").read_text())
+    assert out["tiger"]["el"] == demo["tiger"]["el"] and out["hen"]["ar"] == demo["hen"]["ar"]
+    text = (tmp_path / "ok" / "translations.json").read_text()
+    assert not any(c in text for c in INVISIBLE)
+    assert clean_text("a\u200d\u200cb") == "a\u200d\u200cb"    # ZWJ / ZWNJ spell words: kept
 
 
 def test_class_subset(tmp_path):

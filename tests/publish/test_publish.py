@@ -1,6 +1,7 @@
 """`symile-data publish`: card, plan, MIMIC refusal, offline/unreachable Hub, retry policy,
 resumable upload and remote check -- all against fake Hub objects, never the network."""
 import hashlib
+import json
 import logging
 
 import datasets
@@ -49,7 +50,7 @@ class FakeHub:
         self._maybe_fail("create_commit")
         assert len(operations) <= 100
         for op in operations:
-            with open(op.path_or_fileobj, "rb") as f:
+            with op.as_file() as f:             # a path or in-memory bytes (the card)
                 data = f.read()
             self.files[op.path_in_repo] = data[:-1] if op.path_in_repo == self.truncate else data
 
@@ -79,27 +80,30 @@ def fast():
     return retrying(attempts=4, wait_s=0.0)
 
 
-def test_dry_run_prints_plan_and_card_loads_offline(xor_root, capsys, no_network):
+def snapshot(root):
+    """relative path -> sha256 of every file under ``root`` (what must not change)."""
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_dry_run_prints_plan_and_card_and_writes_nothing(xor_root, capsys, no_network):
+    before = snapshot(xor_root)
     assert main(["publish", str(xor_root), "--repo-id", "org/xor", "--dry-run",
                  "--max-files-per-commit", "5"]) == 0
     out = capsys.readouterr().out
+    assert snapshot(xor_root) == before                 # nothing written, README.md included
+    assert not (xor_root / "README.md").exists()
     shards = sorted(xor_root.glob("*/*.parquet"))
-    assert "commit(s) to dataset repo org/xor" in out and "dry run" in out
+    assert "commit(s) to dataset repo org/xor" in out and "nothing written" in out
     for s in shards:
         rel = s.relative_to(xor_root).as_posix()
         assert f"{rel}  {s.stat().st_size}" in out
     n_files = 2 * len(shards) + 2 + 1          # shards + markers, 2 manifests, README
     assert f"plan: {n_files} file(s)" in out
     assert out.count("commit ") >= n_files // 5
-    card = (xor_root / "README.md").read_text()
+    card = out.split("card (README.md, ", 1)[1]           # the card it would send, printed
     assert "config_name: p0.2" in card and "saporta2024symile" in card
     assert "params hash: `h1`" in card and "seeds: params.seed=0" in card
-    for config in ("p0.2", "p1.0"):
-        ds = datasets.load_dataset(str(xor_root), config)
-        ref = ParquetMapDataset(split_files(xor_root / config, "train")).read_all()
-        assert ds["train"].num_rows == len(ref["key"])
-        assert ds["train"]["key"] == ref["key"]
-        np.testing.assert_array_equal(np.array(ds["train"]["a"]), ref["a"].numpy())
 
 
 def test_plan_commits_at_most_100_files_manifests_last(tmp_path):
@@ -124,6 +128,79 @@ def test_refuses_mimic_derived_before_any_network_call(xor_root, mimic_root, mon
     assert "MIMIC-derived" in err and "PhysioNet" in err and "symile-mimic-tiny" in err
     assert fake.calls == [] and not (xor_root / "README.md").exists()
     assert main(["publish", str(xor_root), "--repo-id", "org/x", "--dry-run"]) == 2
+
+
+def _edit_manifest(d, **changes):
+    path = d / "manifest.json"
+    m = json.loads(path.read_text())
+    m.update(changes)
+    path.write_text(json.dumps(m))
+
+
+@pytest.fixture
+def recorder(monkeypatch, online):
+    """A fake Hub that records every call, and every attempt to build a client."""
+    fake, built = FakeHub(), []
+
+    def make(**kwargs):
+        built.append(kwargs)
+        return fake
+    monkeypatch.setattr(huggingface_hub, "HfApi", make)
+    return fake, built
+
+
+def _refused(args, capsys, root, why):
+    before = snapshot(root)
+    for extra in ([], ["--dry-run"]):
+        assert main(["publish", *map(str, args), "--repo-id", "org/x", *extra]) == 2
+        err = capsys.readouterr().err
+        assert "MIMIC-derived" in err and "Nothing was uploaded" in err and why in err, err
+    assert snapshot(root) == before
+
+
+SCRUB_ALL = {"flags": {"mimic_derived": False}, "name": "innocent", "schema": None,
+             "schema_arrow_b64": None, "extra": {}}
+
+
+@pytest.mark.parametrize("changes,why", [
+    ({"flags": {"mimic_derived": False}}, "MIMIC column(s) ['"),      # flag removed by hand
+    ({"flags": {}}, "mention ['mimic']"),
+    (SCRUB_ALL, "Parquet has MIMIC column(s) ['"),                    # only the shards say it
+])
+def test_mimic_refused_by_content_whatever_the_manifest_says(mimic_root, recorder, capsys,
+                                                             changes, why):
+    root, _ = mimic_root()
+    for d in (root / "samples", root / "retrieval"):
+        _edit_manifest(d, **changes)
+    for target in (root, root / "samples", root / "retrieval"):
+        _refused([target], capsys, root, why)
+    fake, built = recorder
+    assert fake.calls == [] and built == []              # no client, no call: nothing sent
+
+
+def test_mimic_refused_by_recorded_sources(xor_root, recorder, capsys):
+    _edit_manifest(xor_root / "p0.2", extra={"sources": {
+        "labevents": "/data/physionet.org/files/mimiciv/2.2/hosp/labevents.csv.gz"}})
+    _refused([xor_root], capsys, xor_root, "mention ['mimic', 'physionet']")
+    assert recorder[0].calls == [] and recorder[1] == []
+
+
+def test_wds_export_of_unflagged_mimic_is_refused(mimic_root, tmp_path, recorder, capsys):
+    root, _ = mimic_root()
+    _edit_manifest(root / "samples", **SCRUB_ALL)
+    assert main(["export-wds", str(root / "samples"), "--out", str(tmp_path / "wds"),
+                 "--samples-per-shard", "4"]) == 0
+    capsys.readouterr()
+    _refused([tmp_path / "wds"], capsys, tmp_path / "wds", "tar has MIMIC column(s)")
+    assert recorder[0].calls == [] and recorder[1] == []
+
+
+def test_m3_and_xor_are_not_mistaken_for_mimic(m3_dir, xor_root):
+    from symile_data.publish.guard import MIMIC_COLUMNS, mimic_evidence
+    assert {"hadm_id", "subject_id", "ecg", "cxr", "labs_percentiles",
+            "candidate_hadm_ids"} <= MIMIC_COLUMNS
+    assert not MIMIC_COLUMNS & {"key", "split", "label", "image_key", "text", "a"}
+    assert mimic_evidence(m3_dir()) == [] and mimic_evidence(xor_root / "p0.2") == []
 
 
 def test_offline_hub_is_a_clear_error(xor_root, monkeypatch, capsys, no_network):
@@ -180,21 +257,36 @@ def test_retries_give_up_after_the_limit(xor_root, online):
     assert fake.calls == ["create_repo"] * 4
 
 
-def test_upload_verify_and_resume(xor_root, monkeypatch, capsys, caplog, online):
+def test_upload_verify_and_resume(xor_root, tmp_path, monkeypatch, capsys, caplog, online):
     fake = FakeHub()
     monkeypatch.setattr(huggingface_hub, "HfApi", lambda token=None, **k: fake)
     caplog.set_level(logging.DEBUG)
+    before = snapshot(xor_root)
     assert main(["publish", str(xor_root), "--repo-id", "org/x", "--private"]) == 0
+    assert snapshot(xor_root) == before           # the card went from memory: folder untouched
     local = {p.relative_to(xor_root).as_posix(): p.read_bytes()
              for p in xor_root.rglob("*") if p.is_file()}
-    assert fake.files == local                    # shards, markers, manifests, card
+    card = fake.files.pop("README.md").decode()
+    assert fake.files == local                    # shards, markers, manifests (+ the card)
+    assert "config_name: p0.2" in card and "saporta2024symile" in card
+    # what the Hub now holds loads with `datasets`, configs from the card
+    hub_copy = tmp_path / "hub_copy"
+    for path, data in {**fake.files, "README.md": card.encode()}.items():
+        (hub_copy / path).parent.mkdir(parents=True, exist_ok=True)
+        (hub_copy / path).write_bytes(data)
+    for config in ("p0.2", "p1.0"):
+        ds = datasets.load_dataset(str(hub_copy), config, cache_dir=str(tmp_path / "cache"))
+        ref = ParquetMapDataset(split_files(xor_root / config, "train")).read_all()
+        assert ds["train"]["key"] == ref["key"]
+        np.testing.assert_array_equal(np.array(ds["train"]["a"]), ref["a"].numpy())
+    fake.files["README.md"] = card.encode()
     assert fake.calls.count("create_commit") == 1
     cap = capsys.readouterr()
     assert "verified" in cap.out and SECRET not in cap.out + cap.err + caplog.text
     # resume: nothing to do; then one file lost remotely -> only it is uploaded again
     report = publish(xor_root, "org/x", api=fake, retry=fast(), echo=lambda s: None)
     assert report["uploaded"] == 0 and fake.calls.count("create_commit") == 1
-    lost = sorted(fake.files)[0]
+    lost = sorted(local)[0]
     del fake.files[lost]
     report = publish(xor_root, "org/x", api=fake, retry=fast(), echo=lambda s: None)
     assert report["uploaded"] == 1 and fake.files[lost] == local[lost]
