@@ -3,7 +3,10 @@
 Members of one sample are grouped and sorted by extension, samples sorted by key, mtime 0 and
 fixed owner, so the same samples give byte-identical tars. Keys are sanitised: no path
 separators, no '..', and no '.' (WebDataset splits key from extension at the first dot).
-Same naming, markers and manifest as the Parquet writer.
+Same naming, markers and manifest as the Parquet writer. Each split also gets a ``wids`` shard
+index (``.{split}.wids.json``: url, nsamples, filesize per tar, urls relative to the folder) for
+indexed access with ``wids.ShardListDataset``; hidden so that the Hub's split-file patterns
+never read it as data.
 """
 from __future__ import annotations
 
@@ -104,6 +107,18 @@ def write_wds_split(out_dir: Path, split: str, source: SampleSource, samples_per
     return infos
 
 
+def wids_index_path(out_dir: Path, split: str) -> Path:
+    return Path(out_dir) / f".{split}.wids.json"
+
+
+def write_wids_index(out_dir: Path, split: str, infos: list[dict[str, Any]], name: str) -> None:
+    """``wids-shard-index-v1`` of one split (what ``widsindex create`` writes, no md5)."""
+    atomic_write_json(wids_index_path(out_dir, split), {
+        "__kind__": "wids-shard-index-v1", "wids_version": 1, "name": f"{name}-{split}",
+        "shardlist": [{"url": i["file"], "nsamples": i["rows"], "filesize": i["bytes"]}
+                      for i in infos]})
+
+
 def write_wds_dataset(out_dir: str | Path, splits: dict[str, Any], *, name: str,
                       params_hash: str, samples_per_shard: int = 1000,
                       flags: dict[str, Any] | None = None,
@@ -116,6 +131,8 @@ def write_wds_dataset(out_dir: str | Path, splits: dict[str, Any], *, name: str,
         if isinstance(src, list):
             src = ListSource(src)
         written[split] = write_wds_split(out_dir, split, src, samples_per_shard, params_hash)
+    for split, infos in written.items():
+        write_wids_index(out_dir, split, infos, name)
     manifest = build_manifest(fmt="webdataset", name=name, schema=None,
                               params_hash=params_hash, splits=written, flags=flags,
                               extra=extra)
