@@ -63,7 +63,7 @@ def export_m3(d: Path, out: Path, *, missingness_prob: float | None = None,
     m = read_manifest(d)
     ex = Exporter(out, "m3", [d], {"missingness_prob": missingness_prob,
                                    "text_enc_hidden_sz": text_enc_hidden_sz})
-    head = encoder_metadata(m, text_enc_hidden_sz)   # fails fast, before any tensor
+    head = encoder_metadata(m, text_enc_hidden_sz, d)   # fails fast, before any tensor
     used_p: list[float] = []
     names = class_names()
     f32 = lambda x: x.astype(np.float32)  # noqa: E731

@@ -13,6 +13,7 @@ Hugging Face cache) unless the manifest or ``--text-enc-hidden-sz`` gives it.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from symile_data.publish.reference import find_key
@@ -50,12 +51,23 @@ def _identity(manifest: dict[str, Any], modality: str) -> dict[str, Any]:
     return ident
 
 
-def text_hidden_size(ident: dict[str, Any]) -> int:
+def local_model(model: str, dataset_dir: Path | None) -> str:
+    """A relative local model path as recorded (relative to the directory the features stage
+    ran in): as given when it exists here, else under an ancestor of the dataset directory
+    (the repository root of ``data/m3/shards/<name>``); unchanged when none exists."""
+    if Path(model).is_absolute() or Path(model).is_dir() or dataset_dir is None:
+        return model
+    found = next((p / model for p in Path(dataset_dir).resolve().parents
+                  if (p / model).is_dir()), None)
+    return str(found) if found is not None else model
+
+
+def text_hidden_size(ident: dict[str, Any], dataset_dir: Path | None = None) -> int:
     """``config.hidden_size`` of the text model the tokens were made for (offline)."""
     from transformers import AutoConfig
 
     from symile_data.features.encoders import is_local, load_pretrained
-    model = ident["model"]
+    model = local_model(ident["model"], dataset_dir)
     revision = None if is_local(model) else ident.get("revision")
     try:
         cfg = load_pretrained(AutoConfig, model, revision)
@@ -70,13 +82,13 @@ def text_hidden_size(ident: dict[str, Any]) -> int:
     return size
 
 
-def encoder_metadata(manifest: dict[str, Any], text_enc_hidden_sz: int | None = None
-                     ) -> dict[str, Any]:
+def encoder_metadata(manifest: dict[str, Any], text_enc_hidden_sz: int | None = None,
+                     dataset_dir: Path | None = None) -> dict[str, Any]:
     """Model ids and the text hidden size; checked before any tensor is exported."""
     ids = {m: _identity(manifest, m) for m in ("image", "audio", "text")}
     text_sz = (text_enc_hidden_sz
                or find_key(ids["text"], ("hidden_size", "text_enc_hidden_sz"))
-               or text_hidden_size(ids["text"]))
+               or text_hidden_size(ids["text"], dataset_dir))
     return {"dataset_description": DESCRIPTION,
             **{f"{m}_model_id": str(ids[m]["model"]) for m in ("image", "audio", "text")},
             "text_enc_hidden_sz": int(text_sz)}
