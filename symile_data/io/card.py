@@ -15,8 +15,8 @@ A ``datasets`` repository has one builder for all its configs, so a root mixing 
 WebDataset datasets lists the Parquet ones; each other dataset gets a card of its own folder.
 
 Every stage that writes a root of datasets calls ``write_card`` on it (``write_root_card`` with
-the default title/description is the one-line hunk for a stage); each dataset folder below the
-root gets its own card too, so ``load_dataset(folder)`` works as well as
+the default title/description is the one-line hunk for a stage); each WebDataset folder below
+the root gets its own card too, so ``load_dataset(folder)`` works as well as
 ``load_dataset(root, config)``.
 """
 from __future__ import annotations
@@ -119,14 +119,14 @@ def render_card(root: str | Path, *, title: str, description: str = "",
 
 
 def write_card(root: str | Path, **kwargs: Any) -> Path:
-    """README.md at ``root`` and in each dataset folder below it (so ``load_dataset(folder)``
-    reads the card's explicit ``data_files``, never a marker or manifest; and a dataset whose
-    format differs from the root's is loadable from its folder)."""
+    """README.md at ``root``, and in each WebDataset folder below it: its card declares the
+    features (audio as binary), which ``load_dataset(folder)`` needs; a Parquet folder loads
+    without one (hidden done-markers; datasets' default split names, val -> validation)."""
     root = Path(root)
     path = root / "README.md"
     atomic_write_text(path, render_card(root, **kwargs))
     for name, d in find_configs(root).items():
-        if d != root:
+        if d != root and read_manifest(d)["format"] != "parquet":
             atomic_write_text(d / "README.md", render_card(d, **{**kwargs, "title": name}))
     return path
 
