@@ -70,6 +70,18 @@ def _encode(sample: dict[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
+def wids_index_path(out_dir: Path, split: str) -> Path:
+    return Path(out_dir) / f".{split}.wids.json"
+
+
+def write_wids_index(out_dir: Path, split: str, infos: list[dict[str, Any]]) -> None:
+    """``wids-shard-index-v1`` of one split (what ``widsindex create`` writes, no md5)."""
+    atomic_write_json(wids_index_path(out_dir, split), {
+        "__kind__": "wids-shard-index-v1", "wids_version": 1, "name": f"{out_dir.name}-{split}",
+        "shardlist": [{"url": i["file"], "nsamples": i["rows"], "filesize": i["bytes"]}
+                      for i in infos]})
+
+
 def write_wds_split(out_dir: Path, split: str, source: SampleSource, samples_per_shard: int,
                     params_hash: str) -> list[dict[str, Any]]:
     if samples_per_shard <= 0:
@@ -104,19 +116,8 @@ def write_wds_split(out_dir: Path, split: str, source: SampleSource, samples_per
         info = shard_info(shard, len(samples), expect)
         atomic_write_json(marker_path(shard), info)
         infos.append({k: info[k] for k in ("file", "rows", "bytes", "sha256")})
+    write_wids_index(out_dir, split, infos)
     return infos
-
-
-def wids_index_path(out_dir: Path, split: str) -> Path:
-    return Path(out_dir) / f".{split}.wids.json"
-
-
-def write_wids_index(out_dir: Path, split: str, infos: list[dict[str, Any]], name: str) -> None:
-    """``wids-shard-index-v1`` of one split (what ``widsindex create`` writes, no md5)."""
-    atomic_write_json(wids_index_path(out_dir, split), {
-        "__kind__": "wids-shard-index-v1", "wids_version": 1, "name": f"{name}-{split}",
-        "shardlist": [{"url": i["file"], "nsamples": i["rows"], "filesize": i["bytes"]}
-                      for i in infos]})
 
 
 def write_wds_dataset(out_dir: str | Path, splits: dict[str, Any], *, name: str,
@@ -131,8 +132,6 @@ def write_wds_dataset(out_dir: str | Path, splits: dict[str, Any], *, name: str,
         if isinstance(src, list):
             src = ListSource(src)
         written[split] = write_wds_split(out_dir, split, src, samples_per_shard, params_hash)
-    for split, infos in written.items():
-        write_wids_index(out_dir, split, infos, name)
     manifest = build_manifest(fmt="webdataset", name=name, schema=None,
                               params_hash=params_hash, splits=written, flags=flags,
                               extra=extra)
