@@ -153,6 +153,6 @@ def join_m3(samples: str | Path, features: str | Path, out: str | Path, cfg: Joi
     out = Path(out)
     feats = Features(features)
     reports = [join_dataset(d, feats, out, cfg) for d in sample_datasets(samples)]
-    write_root_card(out, "Symile-M3 training shards (samples + features)")
     atomic_write_json(out / "report.json", {"datasets": reports})
+    write_root_card(out, "Symile-M3 training shards (samples + features)")
     return {"datasets": reports}

@@ -21,9 +21,10 @@ import pyarrow.parquet as pq
 from symile_data.config import params_hash, to_dict
 from symile_data.hashing import sha256_file
 from symile_data.io.atomic import atomic_write_json
-from symile_data.io.card import write_card, write_root_card
+from symile_data.io.card import write_card
 from symile_data.io.parquet import ShardSpec, write_parquet_dataset
 from symile_data.io.wds import write_wds_dataset
+from symile_data.io.card import write_root_card
 from symile_data.m3.build import CLIPS_TABLE, IMAGES_TABLE, TRANSLATIONS_FILE, load_resolved
 from symile_data.m3.config import M3SamplesConfig
 from symile_data.m3.sampling import SPLITS, SamplingInputs, SplitSource
