@@ -2,6 +2,9 @@
 # Install everything symile-data needs into ./.venv (idempotent; fast when nothing changed).
 #   system: espeak-ng (offline TTS for the demo), via apt when we are root or have sudo
 #   python: torch (TORCH_SPEC, default torch==2.13.0), then this package with [dev] extras
+#   audio decoding in `datasets` (Audio features): torchcodec + ffmpeg's libraries, only with a
+#   CUDA torch (torchcodec's PyPI wheels link libtorch_cuda); CPU installs read Audio columns
+#   as raw bytes and decode them with soundfile (docs/publish.md)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -38,6 +41,12 @@ if [ ! -f "$stamp" ]; then
   # torch first, pinned: with no torch present a loose requirement could pull a different build
   .venv/bin/python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}"
   .venv/bin/python -m pip install -q -e ".[dev]"
+  if .venv/bin/python -c "import sys, torch; sys.exit(0 if torch.version.cuda else 1)"; then
+    command -v ffmpeg >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && apt_install ffmpeg; }
+    .venv/bin/python -m pip install -q -e ".[audio]"
+  else
+    echo "install.sh: CPU torch: skipping torchcodec (datasets Audio -> read bytes, decode with soundfile)"
+  fi
   rm -f .venv/.symile-installed-*; touch "$stamp"
 fi
 echo "install.sh: environment ready in .venv ($(.venv/bin/python --version))"

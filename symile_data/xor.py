@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from symile_data.config import params_hash
+from symile_data.io.card import write_root_card
 from symile_data.io.parquet import ShardSpec, write_parquet_dataset
 from symile_data.schema import xor_schema
 
@@ -75,4 +76,5 @@ def build_xor_datasets(out_root: str | Path, cfg: XorDataConfig) -> dict[str, di
             out_root / name, splits, schema, name=f"symile-xor-{name}",
             params_hash=params_hash(cfg), spec=spec,
             extra={"p": p, "d_v": cfg.d_v, "seed": cfg.seed})
+    write_root_card(out_root, "Symile synthetic XOR (one config per p)")
     return manifests

@@ -25,6 +25,12 @@ class FeaturesConfig:
     text_model: str
     text_revision: Optional[str]
     audio_pooling: Literal["window", "real_frames"] = "window"  # window = reference (1500 fr.)
+    # image bytes fed to the encoder: the original file (m3_images.source_path) or the resized
+    # stored copy (m3_images.path, 256 px JPEG q90: for storage/export; faster, not the release)
+    image_source: Literal["source", "stored"] = "source"
+    # released = the PIL CLIPImageProcessor on the image as PIL opens it (what the released
+    # features used); auto = transformers' default backend (torchvision when installed)
+    image_processor: Literal["released", "auto"] = "released"
     dtype: Literal["float16", "float32"] = "float16"             # storage dtype of features
     text_max_length: int = 512       # tokens incl. <s>, </s>; longer texts are truncated
     batch_size_image: int = 256

@@ -112,6 +112,33 @@ def decode_image(data: bytes):
     return img.convert("RGB")
 
 
+def decode_image_as_opened(data: bytes):
+    """The image as PIL opens it (no mode conversion): what the released pipeline handed to
+    CLIPImageProcessor, whose own convert_rgb then runs (pixels loaded here, so a corrupt file
+    fails per item)."""
+    from PIL import Image
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img
+
+
+def clip_processor(model: str, revision: str | None, kind: str):
+    """released: the PIL CLIPImageProcessor (``CLIPImageProcessorPil`` in transformers >= 5,
+    the slow ``CLIPImageProcessor`` before), as the released features used; auto: transformers'
+    default backend for ``CLIPImageProcessor`` (torchvision when installed)."""
+    if kind not in ("released", "auto"):
+        raise ValueError(f"image_processor must be 'released' or 'auto', got '{kind}'")
+    from transformers import CLIPImageProcessor
+    cls = CLIPImageProcessor
+    if kind == "released":
+        try:
+            from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+            cls = CLIPImageProcessorPil
+        except ImportError:   # transformers < 5: CLIPImageProcessor is the PIL one
+            pass
+    return load_pretrained(cls, model, revision)
+
+
 def decode_audio(data: bytes) -> np.ndarray:
     """WAV/FLAC/OGG bytes -> mono float32 (n,) at 16 kHz."""
     import soundfile as sf
@@ -134,18 +161,20 @@ class ImageEncoder:
     modality = "image"
 
     def __init__(self, model: str, revision: str | None, device: str = "auto",
-                 amp: str = "bf16", dtype: str = "float16"):
-        from transformers import CLIPImageProcessor, CLIPVisionModel
+                 amp: str = "bf16", dtype: str = "float16", image_source: str = "source",
+                 image_processor: str = "released"):
+        from transformers import CLIPVisionModel
         self.device = pick_device(device)
         self.amp = amp
-        self.processor = load_pretrained(CLIPImageProcessor, model, revision)
+        self.processor = clip_processor(model, revision, image_processor)
         self.model = load_pretrained(CLIPVisionModel, model, revision).eval().to(self.device)
         self.dim = int(self.model.config.hidden_size)
+        # released: the image as opened (the processor converts to RGB); else decoded to RGB here
+        self.decode = decode_image_as_opened if image_processor == "released" else decode_image
         self.identity = EncoderIdentity(
             "image", model, resolved_revision(model, revision, self.model),
-            {"processor": _processor_config(self.processor), "output": "pooler_output"}, dtype)
-
-    decode = staticmethod(decode_image)
+            {"processor": _processor_config(self.processor), "output": "pooler_output",
+             "input": image_source, "processor_backend": image_processor}, dtype)
 
     def preprocess(self, items: list) -> dict[str, torch.Tensor]:
         # (B, 3, H, W) float32 pixels
@@ -210,5 +239,7 @@ def build_encoder(modality: str, model: str, revision: str | None, **kw: Any):
         kw.pop("pooling", None)
         return ImageEncoder(model, revision, **kw)
     if modality == "audio":
+        kw.pop("image_source", None)
+        kw.pop("image_processor", None)
         return AudioEncoder(model, revision, **kw)
     raise ValueError(f"unknown modality '{modality}' (image, audio; text is tokenized)")

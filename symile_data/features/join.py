@@ -27,6 +27,7 @@ from symile_data.features.m3 import read_samples, sample_datasets
 from symile_data.features.tables import read_feature_table
 from symile_data.features.text import pad_tokens
 from symile_data.io.atomic import atomic_write_json, read_json
+from symile_data.io.card import write_root_card
 from symile_data.io.manifest import read_manifest
 from symile_data.io.parquet import ShardSpec, write_parquet_dataset
 
@@ -153,4 +154,5 @@ def join_m3(samples: str | Path, features: str | Path, out: str | Path, cfg: Joi
     feats = Features(features)
     reports = [join_dataset(d, feats, out, cfg) for d in sample_datasets(samples)]
     atomic_write_json(out / "report.json", {"datasets": reports})
+    write_root_card(out, "Symile-M3 training shards (samples + features)")
     return {"datasets": reports}

@@ -41,19 +41,25 @@ def _parquet_files(path: Path) -> list[Path]:
     return files
 
 
-def load_media(path: str | Path, key_col: str) -> tuple[list[str], list, list[str]]:
+def load_media(path: str | Path, key_col: str, path_col: str = "path"
+               ) -> tuple[list[str], list, list[str]]:
     """Unique-media table -> (sorted unique keys, absolute file path per key, upstream error).
 
-    upstream error is "" for status "ok", else "upstream {status}: {error}".
+    upstream error is "" for status "ok", else "upstream {status}: {error}". ``path_col``:
+    ``path`` (the stored copy, relative to the table's directory) or ``source_path`` (the
+    original file, relative to the working directory the images stage ran in).
     """
     path = Path(path)
     parts = []
     for f in _parquet_files(path):
         t = pq.read_table(f)
-        missing = {key_col, "path", "status"} - set(t.column_names)
+        missing = {key_col, path_col, "status"} - set(t.column_names)
         if missing:
             raise ValueError(f"{f}: media table lacks column(s) {sorted(missing)}")
-        base = str(f.parent) + "/"
+        if path_col != "path":
+            t = t.drop_columns(["path"]).rename_columns(
+                ["path" if c == path_col else c for c in t.drop_columns(["path"]).column_names])
+        base = (str(f.parent) if path_col == "path" else str(Path.cwd())) + "/"
         err = t["error"] if "error" in t.column_names else pa.nulls(t.num_rows, pa.string())
         parts.append(pa.table({
             "key": t[key_col].cast(pa.string()),
@@ -122,8 +128,11 @@ def encode_m3(cfg: FeaturesConfig, images: str | Path, clips: str | Path,
              cfg.batch_size_image),
             ("audio", clips, "audio_key", cfg.audio_model, cfg.audio_revision,
              cfg.batch_size_audio)):
-        keys, payloads, upstream = load_media(path, key_col)
-        enc = build_encoder(modality, model, rev, pooling=cfg.audio_pooling, **common)
+        src = "source_path" if modality == "image" and cfg.image_source == "source" else "path"
+        keys, payloads, upstream = load_media(path, key_col, src)
+        enc = build_encoder(modality, model, rev, pooling=cfg.audio_pooling,
+                            image_source=cfg.image_source, image_processor=cfg.image_processor,
+                            **common)
         eid = enc.identity.encoder_id()
         rep = encode_items(enc, keys, payloads, upstream, out / modality / eid,
                            batch_size=bs, num_workers=cfg.num_workers,

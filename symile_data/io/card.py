@@ -2,7 +2,22 @@
 
 A card root holds either one dataset directory (manifest.json at the root) or several, one per
 config (``ROOT/<config>/manifest.json``). Each config lists ``data_files`` per split as a glob,
-so ``datasets.load_dataset(ROOT, config)`` works offline on the folder and on the Hub.
+so ``datasets.load_dataset(ROOT, config)`` works offline on the folder and on the Hub, and
+``dataset_info`` declares each Parquet config's features (from the Arrow schema stored in its
+manifest; columns the schema's ``huggingface`` metadata types as ``Image`` / ``Audio`` keep
+those types, so the Hub viewer shows pictures and players) and split sizes. WebDataset configs
+(``.tar``) declare the features of their first samples as the ``webdataset`` builder would infer
+them (``.jpg``/``.png`` Image, ``.json`` dict, ``.npy`` list, ``.txt`` string), except audio
+members (``.wav``/``.mp3``/``.flac``), declared as raw ``binary``: ``datasets`` >= 4 encodes every
+``Audio`` value through ``torchcodec``, whose PyPI wheels need a CUDA torch, so a declared
+``Audio`` member would make the tars unloadable on a CPU install (docs/publish.md).
+A ``datasets`` repository has one builder for all its configs, so a root mixing Parquet and
+WebDataset datasets lists the Parquet ones; each other dataset gets a card of its own folder.
+
+Every stage that writes a root of datasets calls ``write_card`` on it (``write_root_card`` with
+the default title/description is the one-line hunk for a stage); each WebDataset folder below
+the root gets its own card too, so ``load_dataset(folder)`` works as well as
+``load_dataset(root, config)``.
 """
 from __future__ import annotations
 
@@ -12,7 +27,7 @@ from typing import Any
 import yaml
 
 from symile_data.io.atomic import atomic_write_text
-from symile_data.io.manifest import MANIFEST, read_manifest
+from symile_data.io.manifest import MANIFEST, read_manifest, schema_from_b64
 
 
 def find_configs(root: str | Path) -> dict[str, Path]:
@@ -39,15 +54,55 @@ def configs_block(root: Path, configs: dict[str, Path]) -> list[dict[str, Any]]:
     return out
 
 
+def features_yaml(manifest: dict[str, Any], d: Path | None = None
+                  ) -> list[dict[str, Any]] | None:
+    """The ``datasets`` features of a config: Parquet from the schema stored in its manifest,
+    WebDataset from the first samples of its first tar in ``d`` (None when it has none)."""
+    import datasets
+    if manifest.get("schema_arrow_b64"):
+        schema = schema_from_b64(manifest["schema_arrow_b64"])
+        return datasets.Features.from_arrow_schema(schema)._to_yaml_list()
+    if d is None:
+        return None
+    from symile_data.io.card_wds import wds_features
+    feats = wds_features(d, manifest)
+    return None if feats is None else feats._to_yaml_list()
+
+
+def by_format(configs: dict[str, Path]) -> tuple[dict[str, Path], dict[str, Path]]:
+    """(configs of the root's card, datasets of another format that get their own card)."""
+    fmts = {n: read_manifest(d)["format"] for n, d in configs.items()}
+    main = "parquet" if "parquet" in fmts.values() else next(iter(fmts.values()), "parquet")
+    return ({n: d for n, d in configs.items() if fmts[n] == main},
+            {n: d for n, d in configs.items() if fmts[n] != main})
+
+
+def dataset_info(configs: dict[str, Path]) -> list[dict[str, Any]]:
+    """``dataset_info`` entries: features, split sizes, download size."""
+    out = []
+    for name, d in configs.items():
+        m = read_manifest(d)
+        entry: dict[str, Any] = {"config_name": name}
+        feats = features_yaml(m, d)
+        if feats is not None:
+            entry["features"] = feats
+        # num_examples is checked by `datasets` on load; num_bytes (Arrow size) is left out
+        entry["splits"] = [{"name": s, "num_examples": int(i["rows"])}
+                           for s, i in m["splits"].items()]
+        entry["download_size"] = int(sum(i["bytes"] for i in m["splits"].values()))
+        out.append(entry)
+    return out
+
+
 def render_card(root: str | Path, *, title: str, description: str = "",
                 license: str = "other", extra_front: dict[str, Any] | None = None,
                 body: str = "") -> str:
     root = Path(root)
-    configs = find_configs(root)
+    configs, own_card = by_format(find_configs(root))
     if not configs:
         raise FileNotFoundError(f"{root}: no dataset ({MANIFEST}) to describe")
     front = {"license": license, "configs": configs_block(root, configs),
-             **(extra_front or {})}
+             "dataset_info": dataset_info(configs), **(extra_front or {})}
     lines = ["---", yaml.safe_dump(front, sort_keys=False).rstrip(), "---", "",
              f"# {title}", "", description.strip(), "", "## Configurations", "",
              "| config | split | rows | shards | params hash |", "|---|---|---|---|---|"]
@@ -56,11 +111,30 @@ def render_card(root: str | Path, *, title: str, description: str = "",
         for split, info in m["splits"].items():
             lines.append(f"| {name} | {split} | {info['rows']} | {info['num_shards']} | "
                          f"{m['params_hash']} |")
+    if own_card:
+        lines += ["", "Other formats (one builder per card), each with a card in its folder: "
+                  + ", ".join(f"`{d.relative_to(root).as_posix()}/`" for d in own_card.values())]
     lines += ["", body.strip(), ""]
     return "\n".join(lines)
 
 
 def write_card(root: str | Path, **kwargs: Any) -> Path:
-    path = Path(root) / "README.md"
+    """README.md at ``root``, and in each WebDataset folder below it: its card declares the
+    features (audio as binary), which ``load_dataset(folder)`` needs; a Parquet folder loads
+    without one (hidden done-markers; datasets' default split names, val -> validation)."""
+    root = Path(root)
+    path = root / "README.md"
     atomic_write_text(path, render_card(root, **kwargs))
+    for name, d in find_configs(root).items():
+        if d != root and read_manifest(d)["format"] != "parquet":
+            atomic_write_text(d / "README.md", render_card(d, **{**kwargs, "title": name}))
     return path
+
+
+def write_root_card(root: str | Path, title: str | None = None, description: str = "") -> Path:
+    """The card of a root of datasets written by a stage (title defaults to the folder name)."""
+    root = Path(root)
+    return write_card(root, title=title or f"{root.resolve().name} (symile-data)",
+                      description=description or (
+                          "Written by symile-data; one config per dataset folder. Load with "
+                          "`datasets.load_dataset(ROOT, CONFIG)`; see the project's docs."))

@@ -3,7 +3,10 @@
 Members of one sample are grouped and sorted by extension, samples sorted by key, mtime 0 and
 fixed owner, so the same samples give byte-identical tars. Keys are sanitised: no path
 separators, no '..', and no '.' (WebDataset splits key from extension at the first dot).
-Same naming, markers and manifest as the Parquet writer.
+Same naming, markers and manifest as the Parquet writer. Each split also gets a ``wids`` shard
+index (``.{split}.wids.json``: url, nsamples, filesize per tar, urls relative to the folder) for
+indexed access with ``wids.ShardListDataset``; hidden so that the Hub's split-file patterns
+never read it as data.
 """
 from __future__ import annotations
 
@@ -68,6 +71,18 @@ def _encode(sample: dict[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
+def wids_index_path(out_dir: Path, split: str) -> Path:
+    return Path(out_dir) / f".{split}.wids.json"
+
+
+def write_wids_index(out_dir: Path, split: str, infos: list[dict[str, Any]]) -> None:
+    """``wids-shard-index-v1`` of one split (what ``widsindex create`` writes, no md5)."""
+    atomic_write_json(wids_index_path(out_dir, split), {
+        "__kind__": "wids-shard-index-v1", "wids_version": 1, "name": f"{out_dir.name}-{split}",
+        "shardlist": [{"url": i["file"], "nsamples": i["rows"], "filesize": i["bytes"]}
+                      for i in infos]})
+
+
 def write_wds_split(out_dir: Path, split: str, source: SampleSource, samples_per_shard: int,
                     params_hash: str) -> list[dict[str, Any]]:
     if samples_per_shard <= 0:
@@ -102,6 +117,7 @@ def write_wds_split(out_dir: Path, split: str, source: SampleSource, samples_per
         info = shard_info(shard, len(samples), expect)
         atomic_write_json(marker_path(shard), info)
         infos.append({k: info[k] for k in ("file", "rows", "bytes", "sha256")})
+    write_wids_index(out_dir, split, infos)
     return infos
 
 

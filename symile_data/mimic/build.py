@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from symile_data.config import params_hash, to_dict
 from symile_data.hashing import sha256_file
 from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
+from symile_data.io.card import write_root_card
 from symile_data.io.parquet import ShardSpec, write_parquet_dataset
 from symile_data.io.wds import write_wds_dataset
 from symile_data.mimic.config import CXR_SIZE, ECG_LEADS, ECG_SAMPLES, LAB_COLUMNS, ShardsConfig
@@ -192,6 +193,7 @@ def build_shards(cohort_dir: str | Path, ecg_root: str | Path, cxr_root: str | P
                           mimic_retrieval_schema(cfg.n_candidates),
                           name="symile-mimic-retrieval", params_hash=h, flags=FLAGS,
                           extra={"n_candidates": cfg.n_candidates, "seed": cfg.seed})
+    write_root_card(out, "Symile-MIMIC shards (PhysioNet DUA: local use only, never published)")
     fail = pa.table({"hadm_id": meta["hadm_id"], "split": meta["split"],
                      "status": np.where(ok, "ok", "failed"),
                      "error": pa.array(np.where(ok, None, errors), pa.string())})

@@ -11,10 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import datasets
-
-from symile_data.io.card import find_configs, render_card
-from symile_data.io.manifest import read_manifest, schema_from_b64
+from symile_data.io.card import dataset_info, find_configs, render_card
+from symile_data.io.manifest import read_manifest
 
 SYMILE_CITATION = """\
 @inproceedings{saporta2024symile,
@@ -30,30 +28,6 @@ The licence field applies to the packaging (shards, card, code that built them).
 keeps the terms of its sources: ImageNet images (ImageNet terms of access: non-commercial
 research), speech (Common Voice clips are CC0; text-to-speech output follows the engine's
 terms), translations of class names. Check these terms before any use beyond research."""
-
-
-def features_yaml(manifest: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The ``datasets`` features of a Parquet config, from the schema stored in its manifest."""
-    if not manifest.get("schema_arrow_b64"):
-        return None  # WebDataset tars: features are inferred by the webdataset builder
-    schema = schema_from_b64(manifest["schema_arrow_b64"])
-    return datasets.Features.from_arrow_schema(schema)._to_yaml_list()
-
-
-def dataset_info(configs: dict[str, Path]) -> list[dict[str, Any]]:
-    out = []
-    for name, d in configs.items():
-        m = read_manifest(d)
-        entry: dict[str, Any] = {"config_name": name}
-        feats = features_yaml(m)
-        if feats is not None:
-            entry["features"] = feats
-        # num_examples is checked by `datasets` on load; num_bytes (Arrow size) is left out
-        entry["splits"] = [{"name": s, "num_examples": int(i["rows"])}
-                           for s, i in m["splits"].items()]
-        entry["download_size"] = int(sum(i["bytes"] for i in m["splits"].values()))
-        out.append(entry)
-    return out
 
 
 def find_seeds(obj: Any, prefix: str = "") -> dict[str, Any]:

@@ -28,7 +28,8 @@ def _export_reference(args: argparse.Namespace) -> int:
     from symile_data.publish.reference import export_reference
     try:
         record = export_reference(args.dir, args.out, retrieval=args.retrieval,
-                                  missingness_prob=args.missingness_prob)
+                                  missingness_prob=args.missingness_prob,
+                                  text_enc_hidden_sz=args.text_enc_hidden_sz)
     except (ValueError, ManifestError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -70,6 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "found under DIR)")
     p.add_argument("--missingness-prob", type=float, help="M3 missingness p used in file "
                    "names, when the manifest does not record it")
+    p.add_argument("--text-enc-hidden-sz", type=int, help="M3 text model hidden size for "
+                   "metadata.json when its config cannot be read offline (default: from the "
+                   "text model's config)")
     p.set_defaults(func=_export_reference)
 
     p = sub.add_parser("export-wds", help="write WebDataset tars from Parquet shards")

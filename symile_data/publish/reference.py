@@ -166,7 +166,8 @@ def find_key(obj: Any, names: tuple[str, ...]) -> Any:
 
 
 def export_reference(src: str | Path, out: str | Path, *, retrieval: str | Path | None = None,
-                     missingness_prob: float | None = None) -> dict[str, Any]:
+                     missingness_prob: float | None = None,
+                     text_enc_hidden_sz: int | None = None) -> dict[str, Any]:
     """Export the one M3 training dataset or MIMIC samples dataset under ``src``."""
     from symile_data.publish import reference_m3, reference_mimic
     src = Path(src)
@@ -188,7 +189,8 @@ def export_reference(src: str | Path, out: str | Path, *, retrieval: str | Path 
                          f"{sorted(M3_COLUMNS)}) or one MIMIC samples dataset (columns "
                          f"{sorted(MIMIC_COLUMNS)}); found {found}")
     if "m3" in kinds:
-        return reference_m3.export_m3(main[0], Path(out), missingness_prob=missingness_prob)
+        return reference_m3.export_m3(main[0], Path(out), missingness_prob=missingness_prob,
+                                      text_enc_hidden_sz=text_enc_hidden_sz)
     if len(kinds.get("retrieval", [])) != 1:
         raise ValueError(f"{src}: a MIMIC export needs exactly one retrieval dataset (columns "
                          f"{sorted(RETRIEVAL_COLUMNS)}) under DIR or given with --retrieval; "

@@ -21,12 +21,10 @@ import torch
 from symile_data.io.manifest import read_manifest
 from symile_data.io.reader import split_files
 from symile_data.publish.reference import Exporter, fill_rows, find_key, iter_column
+from symile_data.publish.reference_meta import encoder_metadata, reference_metadata
 
 log = logging.getLogger(__name__)
 
-DESCRIPTION = ("text tokens saved (because text encoder will be finetuned); audio reps saved "
-               "(because audio encoder will not be finetuned); image reps saved (because image "
-               "encoder will not be finetuned)")
 MODALITIES = ("text", "image", "audio")
 P_KEYS = ("missingness_prob", "missingness_p", "missing_prob", "missing_p", "p_missing")
 
@@ -48,19 +46,25 @@ def width(files: list[Path], column: str) -> int:
     raise ValueError(f"{files[0]}: column {column} has no rows to read a width from")
 
 
-def missingness_tag(p: float | None, manifest: dict[str, Any], where: str) -> str:
+def missingness_p(p: float | None, manifest: dict[str, Any], where: str) -> float:
+    """The Bernoulli p of a missingness variant: ``--missingness-prob``, else the manifest's
+    ``extra`` (``missing_p`` as the sampler records it, or a synonym in P_KEYS)."""
     p = p if p is not None else find_key(manifest.get("extra", {}), P_KEYS)
     if p is None:
         raise ValueError(f"{where}: rows are marked missing but the missingness probability is "
                          f"not recorded in the manifest; pass --missingness-prob P")
     if not 0.0 < float(p) < 1.0:
         raise ValueError(f"{where}: missingness probability {p} is not in (0, 1)")
-    return f"{float(p):.2f}"[2:]
+    return float(p)
 
 
-def export_m3(d: Path, out: Path, *, missingness_prob: float | None = None) -> dict[str, Any]:
+def export_m3(d: Path, out: Path, *, missingness_prob: float | None = None,
+              text_enc_hidden_sz: int | None = None) -> dict[str, Any]:
     m = read_manifest(d)
-    ex = Exporter(out, "m3", [d], {"missingness_prob": missingness_prob})
+    ex = Exporter(out, "m3", [d], {"missingness_prob": missingness_prob,
+                                   "text_enc_hidden_sz": text_enc_hidden_sz})
+    head = encoder_metadata(m, text_enc_hidden_sz, d)   # fails fast, before any tensor
+    used_p: list[float] = []
     names = class_names()
     f32 = lambda x: x.astype(np.float32)  # noqa: E731
     dims: dict[str, int] = {}
@@ -90,26 +94,20 @@ def export_m3(d: Path, out: Path, *, missingness_prob: float | None = None) -> d
         else:
             ex.text(f"{split}/cls_{split}.txt", files, "synset")
         if split != "test":
-            export_missingness(ex, files, n, split, m, missingness_prob, where)
-    meta = {"dataset_description": DESCRIPTION,
-            "image_model_id": find_key(m.get("extra", {}), ("image_model_id", "image_model")),
-            "audio_model_id": find_key(m.get("extra", {}), ("audio_model_id", "audio_model")),
-            "text_model_id": find_key(m.get("extra", {}), ("text_model_id", "text_model",
-                                                            "tokenizer")),
-            "image_enc_hidden_sz": dims.get("image"), "audio_enc_hidden_sz": dims.get("audio"),
-            "text_enc_hidden_sz": find_key(m.get("extra", {}), ("text_enc_hidden_sz",
-                                                                "text_hidden_size")),
-            "max_token_len": dims.get("text_input_ids"),
-            "split_sizes": sizes, "source": {"name": m["name"], "params_hash": m["params_hash"]}}
+            p = export_missingness(ex, files, n, split, m, missingness_prob, where)
+            if p is not None:
+                used_p.append(p)
+    meta = reference_metadata(head, m, dims, sizes, used_p[0] if used_p else None)
     ex.json("metadata.json", meta)
     return ex.complete()
 
 
 def export_missingness(ex: Exporter, files: list[Path], n: int, split: str,
-                       manifest: dict[str, Any], p: float | None, where: str) -> None:
+                       manifest: dict[str, Any], p: float | None, where: str) -> float | None:
+    """Write the three missingness tensors of ``split``; returns the p used (None: none)."""
     cols = [f"{mod}_missing" for mod in MODALITIES]
     if n == 0 or set(cols) - set(pq.read_schema(files[0]).names):
-        return
+        return None
     flags = torch.zeros(len(cols), n, dtype=torch.int32)   # (3, N), 1 = missing
     pos = 0
     for b in iter_column(files, cols):
@@ -118,8 +116,10 @@ def export_missingness(ex: Exporter, files: list[Path], n: int, split: str,
             flags[j, pos:pos + k] = torch.from_numpy(b[c].astype(np.int32))
         pos += k
     if not bool(flags.any()):
-        return
-    tag = missingness_tag(p, manifest, where)
+        return None
+    p = missingness_p(p, manifest, where)
+    tag = f"{p:.2f}"[2:]
     for j, mod in enumerate(MODALITIES):
         ex.tensor(f"{split}/{mod}_missingness_prob{tag}_{split}.pt",
                   lambda j=j: flags[j].clone())
+    return p

@@ -2,8 +2,12 @@
 
 One sample per row, key = the row's ``key`` column (sanitised by the writer) or
 ``{split}_{row:010d}``. Members: every vector column as ``{column}.npy`` (a 1-D .npy of the row's
-values, dtype kept), every binary column as ``{column}.{jpg|wav|png|bin}`` (raw bytes), and all
-scalar and string columns together in ``json``. The member map is recorded in the manifest's
+values, dtype kept), every binary column as ``{column}.{jpg|wav|png|bin}`` (raw bytes), every
+embedded-media column (the ``datasets`` Image / Audio storage ``struct<bytes, path>``) as
+``{column}.{ext}`` with ext from the stored path (else jpg for images, wav otherwise), and all
+scalar and string columns together in ``json``. So ``wds.WebDataset(...).decode()`` reads them
+with its standard decoders and ``wids.ShardListDataset`` through the ``.{split}.wids.json``
+index; the output root gets a dataset card (``load_dataset(OUT, config)``). The member map is recorded in the manifest's
 ``extra.members``; ``flags`` (mimic_derived included) are carried over from the source.
 Rows are read one row group at a time; building tar members is per sample by nature of the
 format, but the .npy members reuse one header per column (no per-row ``np.save``).
@@ -20,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from symile_data.hashing import sha256_json
+from symile_data.io.card import find_configs, write_root_card
 from symile_data.io.manifest import MANIFEST, read_manifest
 from symile_data.io.reader import column_to_numpy, split_files
 from symile_data.io.wds import write_wds_dataset
@@ -28,9 +33,25 @@ EXPORT_VERSION = 1
 BINARY_EXT = (("jpeg", "jpg"), ("jpg", "jpg"), ("png", "png"), ("wav", "wav"))
 
 
+def is_media(t: pa.DataType) -> bool:
+    """The ``datasets`` Image / Audio storage: struct<bytes: binary, path: string>."""
+    return pa.types.is_struct(t) and {t.field(i).name for i in range(t.num_fields)} == {
+        "bytes", "path"}
+
+
+def media_ext(path: str | None, column: str) -> str:
+    suffix = Path(path).suffix.lower().lstrip(".") if path else ""
+    suffix = {"jpeg": "jpg"}.get(suffix, suffix)
+    if suffix and suffix.isalnum():
+        return suffix
+    return "jpg" if "image" in column.lower() else "wav"
+
+
 def member_name(field: pa.Field) -> str | None:
     """Tar member extension of a column, or None for columns that go into ``json``."""
     t = field.type
+    if is_media(t):
+        return f"{field.name}.{media_ext(None, field.name)}"   # ext per row: see take_range
     if pa.types.is_fixed_size_list(t) or pa.types.is_list(t) or pa.types.is_large_list(t):
         return f"{field.name}.npy"
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
@@ -94,10 +115,13 @@ class ParquetSampleSource:
             values = (npy_members(column_to_numpy(t.column(c), c)) if m.endswith(".npy")
                       else t.column(c).to_pylist())
             for s, v in zip(samples, values):
+                name = m
+                if v is not None and is_media(self.schema.field(c).type):
+                    name, v = f"{c}.{media_ext(v['path'], c)}", v["bytes"]
                 if v is None:
                     raise ValueError(f"{self.split} row {start}+: column {c} is null for "
                                      f"key {s['__key__']!r}")
-                s[m] = v
+                s[name] = v
         if scalars:
             cols = {c: t.column(c).to_pylist() for c in scalars}
             for i in range(n):
@@ -136,4 +160,7 @@ def export_wds(src: str | Path, out: str | Path, *, samples_per_shard: int = 100
         raise FileNotFoundError(f"{src}: no Parquet dataset ({MANIFEST}) found")
     if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:
         raise ValueError(f"--out {out} lies inside the source {src}; choose another directory")
-    return [export_dataset(d, out / d.relative_to(src), samples_per_shard) for d in dirs]
+    manifests = [export_dataset(d, out / d.relative_to(src), samples_per_shard) for d in dirs]
+    if find_configs(out):   # datasets at OUT or one level below (deeper ones: no card)
+        write_root_card(out, f"{src.resolve().name} (WebDataset export)")
+    return manifests

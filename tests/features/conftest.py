@@ -40,7 +40,8 @@ def make_media(root: Path, n_images: int = 6, n_clips: int = 4, corrupt: bool = 
             data = data[: len(data) // 3]  # truncated JPEG
         (root / "img" / f"{i}.jpg").write_bytes(data)
         irows.append({"image_key": f"img{i:03d}", "synset": "n0", "cls_id": i,
-                      "source_path": f"src/{i}.jpg", "path": f"img/{i}.jpg", "width": 50,
+                      "source_path": str(root / "img" / f"{i}.jpg"), "path": f"img/{i}.jpg",
+                      "width": 50,
                       "height": 40, "status": "ok", "error": None})
     crows = []
     for i in range(n_clips):

@@ -1,5 +1,6 @@
 """Tiny datasets with the contract column names (ARCHITECTURE.md "Column contracts")."""
 import os
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -82,15 +83,29 @@ def m3_table(n: int, split: str, seed: int, p_missing: float = 0.0) -> pa.Table:
     })
 
 
+def m3_features_extra(root: Path, text_hidden: int = 12) -> dict:
+    """``extra.features`` as the join records it (encoder identities); the text model is a
+    local directory holding only a config (what export-reference reads its hidden size from)."""
+    from transformers import XLMRobertaConfig
+    text = root / "text-model"
+    if not (text / "config.json").exists():
+        XLMRobertaConfig(hidden_size=text_hidden, num_attention_heads=2).save_pretrained(text)
+    ident = lambda m, model: {"modality": m, "model": model, "revision": "r",  # noqa: E731
+                              "preprocessing": {}, "dtype": "float16"}
+    return {"image": ident("image", "openai/clip-vit-large-patch14"),
+            "audio": ident("audio", "openai/whisper-large-v3"), "text": ident("text", str(text))}
+
+
 @pytest.fixture
 def m3_dir(tmp_path):
     def make(p_missing=0.0, extra=None, name="m3"):
         d = tmp_path / name
+        extra = {"seed": 0, **(extra or {}), "features": m3_features_extra(tmp_path)}
         write_parquet_dataset(d, {"train": m3_table(17, "train", 0, p_missing),
                                   "val": m3_table(9, "val", 1, p_missing),
                                   "test": m3_table(8, "test", 2)},
                               m3_schema(), name="symile-m3-2-tiny", params_hash="m3h", spec=SPEC,
-                              extra=extra if extra is not None else {"seed": 0})
+                              extra=extra)
         return d
     return make
 

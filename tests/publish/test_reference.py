@@ -1,6 +1,7 @@
 """`symile-data export-reference`: the rajesh-lab/symile tensor layout, round-tripped through
 torch.load against the shard values."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from symile_data.cli import main
 from symile_data.io.reader import ParquetMapDataset, split_files
 from symile_data.publish import reference, reference_m3
 from symile_data.publish.reference import EXPORT_RECORD, export_reference
+from symile_data.publish.reference_meta import EXTRA_KEYS, REFERENCE_KEYS
 from symile_data.publish.reference_mimic import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -51,6 +53,9 @@ def test_m3_round_trip(m3_dir, tmp_path):
         assert not list((out / split).glob("*missingness*"))    # no missing rows
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["image_enc_hidden_sz"] == 8 and meta["audio_enc_hidden_sz"] == 6
+    assert meta["text_enc_hidden_sz"] == 12 and meta["max_token_len"] == 7
+    assert meta["image_model_id"] == "openai/clip-vit-large-patch14"
+    assert meta["missingness_prob"] is None
     record = json.loads((out / EXPORT_RECORD).read_text())
     assert record["complete"] and record["files"]["train/image_train.pt"]["shape"] == [17, 8]
 
@@ -65,6 +70,46 @@ def test_m3_missingness_tensors(m3_dir, tmp_path):
             assert t.dtype == torch.int32
             assert torch.equal(t, src[f"{mod}_missing"].to(torch.int32))
     assert not list((tmp_path / "ref" / "test").glob("*missingness*"))
+
+
+def test_m3_metadata_keys_and_types(m3_dir, tmp_path):
+    """metadata.json holds every key the reference writes/reads (docs/publish.md), typed."""
+    d = m3_dir(p_missing=0.5, extra={"missing_p": 0.6})    # as the join records the sampler's p
+    export_reference(d, tmp_path / "ref")
+    meta = json.loads((tmp_path / "ref" / "metadata.json").read_text())
+    assert set(meta) == set(REFERENCE_KEYS) | set(EXTRA_KEYS)
+    for key, (typ, _) in REFERENCE_KEYS.items():
+        assert type(meta[key]) is typ, key
+    for key, types in EXTRA_KEYS.items():
+        assert isinstance(meta[key], types), key
+    assert meta["missingness_prob"] == 0.6 and meta["text_enc_hidden_sz"] == 12
+    assert (tmp_path / "ref" / "val" / "audio_missingness_prob60_val.pt").exists()
+    doc = (Path(__file__).parents[2] / "docs" / "publish.md").read_text()
+    for key in REFERENCE_KEYS:
+        assert f"`{key}`" in doc, f"docs/publish.md does not list {key}"
+
+
+def test_m3_metadata_text_size(m3_dir, tmp_path, capsys):
+    """The text hidden size comes from the text model's config; without one, a clear error
+    before any tensor is written, and --text-enc-hidden-sz overrides."""
+    import shutil
+    d = m3_dir()
+    shutil.rmtree(tmp_path / "text-model")
+    assert main(["export-reference", str(d), "--out", str(tmp_path / "r")]) == 2
+    assert "--text-enc-hidden-sz" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "train").exists()
+    assert main(["export-reference", str(d), "--out", str(tmp_path / "r"),
+                 "--text-enc-hidden-sz", "1024"]) == 0
+    assert json.loads((tmp_path / "r" / "metadata.json").read_text())["text_enc_hidden_sz"] == 1024
+
+
+def test_m3_metadata_needs_encoders(m3_dir, tmp_path):
+    d = m3_dir()
+    m = json.loads((d / "manifest.json").read_text())
+    del m["extra"]["features"]
+    (d / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ValueError, match="extra.features.image.model"):
+        export_reference(d, tmp_path / "r")
 
 
 def test_m3_missingness_needs_p(m3_dir, tmp_path, capsys):

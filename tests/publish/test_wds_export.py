@@ -28,7 +28,7 @@ def test_xor_round_trip_and_validate(xor_root, tmp_path, capsys):
     out = tmp_path / "wds"
     assert main(["export-wds", str(xor_root), "--out", str(out), "--samples-per-shard", "6"]) == 0
     assert "xor-p0.2" in capsys.readouterr().out
-    reports = validate_tree(out)
+    reports = [r for r in validate_tree(out) if r.get("contract") != "skipped"]   # card root
     assert len(reports) == 2 and all(r["ok"] for r in reports), reports
     for config in ("p0.2", "p1.0"):
         m = read_manifest(out / config)
@@ -73,3 +73,27 @@ def test_resume_and_errors(xor_root, tmp_path, capsys):
     assert "no such directory" in capsys.readouterr().err
     assert main(["export-wds", str(xor_root), "--out", str(xor_root / "inside")]) == 2
     assert "inside the source" in capsys.readouterr().err
+
+
+def test_wids_index_and_standard_decoders(xor_root, tmp_path):
+    """Each split's ``.{split}.wids.json`` opens with wids.ShardListDataset (indexed access);
+    wds.WebDataset decodes .npy / .json with its standard decoders."""
+    import webdataset as wds
+    import wids
+    from symile_data.io.wds import wids_index_path
+    out = tmp_path / "wds"
+    export_wds(xor_root, out, samples_per_shard=6)
+    d = out / "p0.2"
+    m = read_manifest(d)
+    src = ParquetMapDataset(split_files(xor_root / "p0.2", "train")).read_all()
+    ds = wids.ShardListDataset(str(wids_index_path(d, "train")), cache_dir=str(tmp_path / "c"),
+                               transformations=[])
+    assert len(ds) == m["splits"]["train"]["rows"] == len(src["key"])
+    tars = [str(d / s["file"]) for s in m["splits"]["train"]["shards"]]
+    streamed = list(wds.WebDataset(tars, shardshuffle=False).decode())
+    for i in (0, 7, len(ds) - 1):                           # across shard boundaries
+        assert ds[i]["__key__"] == streamed[i]["__key__"]
+        np.testing.assert_array_equal(np.load(ds[i][".a.npy"]),   # raw member stream
+                                      streamed[i]["a.npy"])
+    row = {k: i for i, k in enumerate(src["key"])}[streamed[3]["json"]["key"]]
+    np.testing.assert_array_equal(streamed[3]["b.npy"], src["b"][row].numpy())
