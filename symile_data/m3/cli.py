@@ -79,6 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         p = m3_sub.add_parser(stage, help=HELP[stage])
         add_stage_args(p, stage)
         p.set_defaults(func=lambda a, s=stage: _run(s, a))
+    from symile_data.m3 import release_cli
+    release_cli.register(m3_sub)
 
 
 if __name__ == "__main__":
