@@ -33,6 +33,11 @@ def _labevents(args) -> int:
 def _cohort(args) -> int:
     from symile_data.mimic.cohort import build_cohort
     cfg = _cfg(CohortConfig, "mimic_cohort", args.params, seed=args.seed)
+    if getattr(args, "from_release", None):
+        from symile_data.mimic.release import cohort_from_release
+        print(json.dumps(cohort_from_release(args.from_release, args.mimic_iv, args.ecg,
+                                             args.cxr, args.out, cfg), indent=2))
+        return 0
     print(json.dumps(build_cohort(args.mimic_iv, args.ecg, args.cxr, args.out, cfg), indent=2))
     return 0
 
@@ -67,7 +72,11 @@ def register(subparsers) -> None:
     s.add_argument("--seed", type=int)
     s.add_argument("--params", default=str(DEFAULT_PARAMS),
                    help="params file (section mimic_cohort)")
+    s.add_argument("--from-release", metavar="DIR", help="pin cohort + splits to the released "
+                   "CSVs in DIR (symile_mimic_data.csv, train/val/test.csv)")
     s.set_defaults(func=_cohort)
+    from symile_data.mimic.release_cli import register_import
+    register_import(sub)
     s = sub.add_parser("shards", help="preprocess the cohort, retrieval sets, shards")
     s.add_argument("--cohort", required=True, help="directory holding cohort.parquet")
     s.add_argument("--ecg", required=True)
