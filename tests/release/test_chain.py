@@ -4,8 +4,8 @@ M3: the stages of ``profiles/m3-release/dvc.yaml`` run in-process (the profile's
 paths, flags, params sections) on a fake Parquet release: import -> features (tiny models) ->
 training shards -> Symile / CLIP -> evaluation; then export-reference of the imported training
 shards gives back the released lang / text / cls / cls_id columns.
-MIMIC: released tensors -> shards -> Symile / CLIP (``m3_train``'s MIMIC twin) -> retrieval
-evaluation.
+MIMIC: the stages of ``profiles/mimic-release/dvc.yaml``: released tensors -> shards ->
+Symile / CLIP -> retrieval evaluation.
 """
 from __future__ import annotations
 
@@ -20,13 +20,9 @@ import yaml
 
 from fakes_m3 import make_parquet_release
 from fakes_mimic import make_mimic_release
-from symile_data.e2e.cli import train_stage
-from symile_data.e2e.evaluation import evaluate_mimic_runs
 from symile_data.features.tiny_models import write_tiny_models
 from symile_data.io.reader import split_files
-from symile_data.mimic.release_tensors import import_tensors
 from symile_data.publish.reference import export_reference
-from symile_data.train.config import EvalConfig
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests/e2e"))
@@ -85,20 +81,26 @@ def test_m3_release_profile_end_to_end(tmp_path, monkeypatch):
         assert pq.read_table(split_files(shards, split))["text"].to_pylist() == df.text.tolist()
 
 
-def test_mimic_release_trains_and_evaluates(tmp_path):
+def test_mimic_release_profile_trains_and_evaluates(tmp_path, monkeypatch):
     fake = make_mimic_release(tmp_path / "fake")
-    import_tensors(fake["release"], tmp_path / "imported")
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["mimic_train"].update(TOY["mimic_train"])
+    profile = REPO / "profiles/mimic-release"
+    params = yaml.safe_load((profile / "params.yaml").read_text())
+    params["mimic_release"]["release"] = str(fake["release"])
+    params["mimic_train"].update({**TOY["mimic_train"], "shuffle_buffer": 2000,
+                                  "num_workers": 0})
     params["mimic_eval"].update(bootstrap_resamples=3)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    for method in ("symile", "clip"):
-        assert train_stage("mimic", ["--dataset", str(tmp_path / "imported/symile-mimic"),
-                                     "--method", method, "--out", str(tmp_path / "m" / method),
-                                     "--params", str(tmp_path / "params.yaml")]) == 0
-    cfg = EvalConfig(**params["mimic_eval"])
-    rep = evaluate_mimic_runs([tmp_path / "m/symile", tmp_path / "m/clip"],
-                              tmp_path / "imported/symile-mimic-retrieval", cfg,
-                              tmp_path / "metrics.json")
+    work = tmp_path / "work"
+    (work / "profiles/mimic-release").mkdir(parents=True)
+    (work / "profiles/mimic-release/params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(work)
+    stages = resolve_stages(profile / "dvc.yaml", params)
+    assert [n for n, _ in stages] == ["mimic_release", "mimic_release_train@symile",
+                                      "mimic_release_train@clip", "mimic_release_eval"]
+    for _, argv in stages:
+        _run_stage(argv)
+    rep = json.loads((work / "reports/mimic-release/metrics.json").read_text())
     assert [r["method"] for r in rep["runs"]] == ["symile", "clip"]
     assert rep["chance"] == 0.1 and all(r["n_queries"] == 15 for r in rep["runs"])
+    manifest = json.loads((work / "data/mimic-release/shards/symile-mimic/manifest.json")
+                          .read_text())
+    assert manifest["flags"]["mimic_derived"] is True

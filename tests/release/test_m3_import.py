@@ -145,3 +145,17 @@ def test_cli_import_and_bad_config(tmp_path, capsys):
         (tmp_path / "rel/symile-m3-2-xs/test-00001-of-00002.parquet").unlink()
         import_release(M3ReleaseConfig(source="parquet", local_dir=str(tmp_path / "rel")),
                        tmp_path / "out2")
+
+
+def test_hub_source_reads_the_downloaded_snapshot(tmp_path):
+    src = make_parquet_release(tmp_path / "snapshot", sizes=(20, 5, 5))
+    asked = []
+
+    def download(**kw):
+        asked.append(kw)
+        return str(tmp_path / "snapshot")
+    rep = import_release(M3ReleaseConfig(source="hub", cache_dir=str(tmp_path / "cache")),
+                         tmp_path / "out", download=download)
+    assert asked[0]["repo_id"] == "arsaporta/symile-m3" and asked[0]["repo_type"] == "dataset"
+    assert rep["splits"]["test"]["rows"] == 5
+    assert _samples(tmp_path / "out")["val"]["text"].to_pylist() == src["val"].text.tolist()
