@@ -28,7 +28,7 @@ def _import(args) -> int:
     from symile_data.io.parquet import ShardSpec
     from symile_data.mimic.release_tensors import import_tensors
     base = to_dict(load_section(MimicReleaseConfig, "mimic_release", args.params)) \
-        if args.params else {"release": "-"}
+        if args.params else {"release": ""}
     flags = {k: v for k, v in (("release", args.release), ("seed", args.seed)) if v is not None}
     cfg = from_dict(MimicReleaseConfig, {**base, **flags}, f"{args.params}:mimic_release + flags")
     print(json.dumps(import_tensors(cfg.release, args.out, seed=cfg.seed,
