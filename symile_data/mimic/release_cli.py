@@ -30,7 +30,8 @@ def _import(args) -> int:
     base = to_dict(load_section(MimicReleaseConfig, "mimic_release", args.params)) \
         if args.params else {"release": ""}
     flags = {k: v for k, v in (("release", args.release), ("seed", args.seed)) if v is not None}
-    cfg = from_dict(MimicReleaseConfig, {**base, **flags}, f"{args.params}:mimic_release + flags")
+    cfg = from_dict(MimicReleaseConfig, {**base, **flags},
+                    f"{args.params or '--release'}:mimic_release + flags")
     print(json.dumps(import_tensors(cfg.release, args.out, seed=cfg.seed,
                                     spec=ShardSpec.from_config(cfg)), indent=2))
     return 0

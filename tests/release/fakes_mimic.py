@@ -43,7 +43,8 @@ def make_mimic_release(root: Path, admissions: int = 90) -> dict[str, Path]:
         "cxr_StudyDateTime": c.cxr_time.dt.floor("s"), "cxr_path": c.cxr_path,
         "Edema": 1.0, "ecg_study_id": c.ecg_study_id, "ecg_time": c.ecg_time,
         "ecg_path": c.ecg_path, **labs})
-    full.to_csv(rel / "symile_mimic_data.csv", index=False)
+    extra = full.iloc[[0]].assign(hadm_id=999_999_999)       # in no split (split-time drop)
+    pd.concat([full, extra]).to_csv(rel / "symile_mimic_data.csv", index=False)
     sub = dict(zip(c.hadm_id, c.subject_id))
     means = read_manifest(shards / "symile-mimic")["extra"]["lab_mean_percentile"]
     (rel / "labs_means.json").write_text(json.dumps(

@@ -3,6 +3,7 @@ tensors -> shards (rows equal the source), round trip through export-reference, 
 layout, ``mimic cohort --from-release`` (pinned cohort, failures named), bad inputs."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -50,9 +51,10 @@ def test_tensors_import_rows_equal_source_and_round_trip(fake, tmp_path):
     for rel in files:
         a, b = torch.load(fake["release"] / rel), torch.load(tmp_path / "back" / rel)
         assert a.dtype == b.dtype and torch.equal(a, b), rel
-    meta = lambda p: {k: v for k, v in __import__("json").loads(  # noqa: E731
-        (p / "metadata.json").read_text()).items() if k.endswith("size")}
-    assert meta(fake["release"]) == meta(tmp_path / "back")
+    def sizes(p: Path) -> dict:
+        return {k: v for k, v in json.loads((p / "metadata.json").read_text()).items()
+                if k.endswith("size")}
+    assert sizes(fake["release"]) == sizes(tmp_path / "back")
     # the .npy layout of the PhysioNet files (data_npy/{split}/) imports the same rows
     npy = tmp_path / "npy"
     for p in fake["release"].rglob("*.pt"):
@@ -97,6 +99,8 @@ def test_cohort_from_release_pins_rows_and_names_failures(fake, tmp_path):
                    str(fake["mimic_iv"]), "--ecg", str(fake["ecg"]), "--cxr", str(fake["cxr"]),
                    "--out", str(tmp_path / "cohort")])
     assert rc == 0
+    report = json.loads((tmp_path / "cohort/report.json").read_text())
+    assert report["released"]["in_no_split"] == 1 and report["failed"] == 0
     pinned = pq.read_table(tmp_path / "cohort/cohort.parquet").to_pandas()
     orig = pq.read_table(fake["cohort"] / "cohort.parquet").to_pandas()
     key = ["hadm_id", "subject_id", "ecg_study_id", "cxr_dicom_id", "split", "ecg_path",
