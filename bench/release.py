@@ -3,9 +3,9 @@
     python bench/release.py [ROWS] [--unique-images 2000] [--image-kb 110] [--mimic 300]
 
 M3: a Parquet release of ROWS train rows (+5% val, +5% test), media drawn with replacement
-from ``unique-images`` noise JPEGs of about ``image-kb`` KB (ImageNet's mean) and 200 WAV clips
-of ~30 KB (a Common Voice MP3's size), imported from the local folder; then the same rows as
-split CSVs over an ILSVRC / Common Voice tree. MIMIC: a tensor release of ``mimic`` admissions
+from ``unique-images`` noise JPEGs of about ``image-kb`` KB (ImageNet's mean; each image of one
+class) and 200 WAV clips, imported from the local folder; then rows of the same kind as split
+CSVs over an ILSVRC / Common Voice tree (MP3 clips), read in place. MIMIC: a tensor release of ``mimic`` admissions
 in the reference layout (random values of the right shapes and dtypes), imported into shards.
 Reports rows/s, source MB/s, output bytes per row and peak RSS; extrapolation to the real sizes
 is done in docs/release.md from these slopes.
@@ -101,6 +101,46 @@ def m3_bench(root: Path, rows: int, unique_images: int, image_kb: int) -> dict:
             "import_peak_rss_mb": rss}
 
 
+def csv_bench(root: Path, rows: int, unique_images: int, image_kb: int) -> dict:
+    """The same kind of rows as split CSVs over an ILSVRC / Common Voice tree (read in place)."""
+    import pandas as pd
+    rng = np.random.default_rng(1)
+    table = translations(16)
+    per_class = max(unique_images // len(table), 1)
+    for v in table.values():
+        d = root / "imagenet/ILSVRC/Data/CLS-LOC/train" / v["synset_id"]
+        d.mkdir(parents=True)
+        for k in range(per_class):
+            (d / f"{k}.JPEG").write_bytes(noise_jpeg(rng, image_kb))
+    for i, lg in enumerate(("en", "el")):
+        d = root / f"cv/cv/{lg}/clips"
+        d.mkdir(parents=True)
+        for k in range(100):
+            (d / f"{k}.mp3").write_bytes(wav(rng, i, "MP3"))
+    csvs = root / "csv/.csv_files/symile-m3-2-xs"
+    csvs.mkdir(parents=True)
+    (root / "csv/translations.json").write_text(json.dumps(table, ensure_ascii=False))
+    syn = {v["cls_id"]: v["synset_id"] for v in table.values()}
+    for split, n in (("train", rows), ("val", rows // 20), ("test", rows // 20)):
+        df = sample_rows(table, 2, n, seed=len(split))
+        df["image_path"] = [f"ILSVRC/Data/CLS-LOC/train/{syn[c]}/{k}.JPEG" for c, k in
+                            zip(df.cls_id, rng.integers(0, per_class, n))]
+        df["audio_path"] = [f"cv/{lg}/clips/{k}.mp3" for lg, k in
+                            zip(df.lang, rng.integers(0, 100, n))]
+        df["audio_filename"] = [Path(p).stem for p in df.audio_path]
+        pd.DataFrame(df)[["lang", "audio_path", "audio_filename", "cls", "image_path", "cls_id",
+                          "target_text", "text"]].to_csv(csvs / f"{split}.csv", index=False)
+    total = rows + 2 * (rows // 20)
+    cfg = M3ReleaseConfig(source="csv", csv_dir=str(root / "csv"),
+                          imagenet_root=str(root / "imagenet"), common_voice_root=str(root / "cv"))
+    rep, wall, cpu, rss = _in_child(import_release, cfg, root / "csv_out")
+    return {"rows": total, "unique_images": rep["images"]["unique"],
+            "unique_clips": rep["clips"]["unique"], "seconds": round(wall, 2),
+            "cpu_s": round(cpu, 2), "rows_per_cpu_s": round(total / cpu),
+            "rows_per_s": round(total / wall), "output_mb": round(_du(root / "csv_out") / 1e6, 2),
+            "import_peak_rss_mb": rss}
+
+
 def mimic_bench(root: Path, n: int) -> dict:
     import pandas as pd
     import torch
@@ -160,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="release-bench-", dir=a.tmp) as tmp:
         out = {"m3_parquet": m3_bench(Path(tmp), a.rows, a.unique_images, a.image_kb)}
+        out["m3_csv"] = csv_bench(Path(tmp), a.rows, a.unique_images, a.image_kb)
         out["mimic_tensors"] = mimic_bench(Path(tmp), a.mimic)
     print(json.dumps(out, indent=1))
     return 0
