@@ -83,6 +83,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     m3_sub = m3.add_subparsers(dest="m3_command", metavar="STAGE", required=True)
     for stage, cmd in COMMANDS.items():
         stage_runner.add_command(m3_sub, stage, cmd)
+    from symile_data.m3 import release_cli
+    release_cli.register(m3_sub)
 
 
 if __name__ == "__main__":

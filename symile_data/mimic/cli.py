@@ -41,6 +41,11 @@ def _labevents(args) -> int:
 def _cohort(args) -> int:
     from symile_data.mimic.cohort import build_cohort
     cfg = _cfg(CohortConfig, "mimic_cohort", args.params, seed=args.seed)
+    if getattr(args, "from_release", None):
+        from symile_data.mimic.release import cohort_from_release
+        print(json.dumps(cohort_from_release(args.from_release, args.mimic_iv, args.ecg,
+                                             args.cxr, args.out, cfg), indent=2))
+        return 0
     print(json.dumps(build_cohort(args.mimic_iv, args.ecg, args.cxr, args.out, cfg), indent=2))
     return 0
 
@@ -83,6 +88,8 @@ def _cohort_args(p: argparse.ArgumentParser) -> None:
     _sources(p, mimic_iv=True)
     p.add_argument("--out", default="data/mimic/cohort")
     p.add_argument("--seed", type=int, help="override mimic_cohort.seed")
+    p.add_argument("--from-release", metavar="DIR", help="pin cohort + splits to the released "
+                   "CSVs in DIR (symile_mimic_data.csv, train/val/test.csv)")
     _params(p, "mimic_cohort")
 
 
@@ -112,3 +119,5 @@ def register(subparsers) -> None:
     for name, cmd in (("synth", SYNTH), ("labevents", LABEVENTS), ("cohort", COHORT),
                       ("shards", SHARDS)):
         add_command(sub, name, cmd)
+    from symile_data.mimic.release_cli import register_import
+    register_import(sub)

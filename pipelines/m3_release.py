@@ -1,0 +1,18 @@
+"""DVC stage m3_release (profiles/m3-release/dvc.yaml): import the released Symile-M3;
+same as `symile-data m3 import`."""
+from __future__ import annotations
+
+import sys
+
+from symile_data.m3.release_cli import IMPORT
+from symile_data.stage import run_stage
+
+COMMAND = IMPORT
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage(COMMAND, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""DVC stage m3_release_eval (profiles/m3-release/dvc.yaml): evaluate the Symile and CLIP runs
+trained on the imported release; same as `symile-data m3 release-eval`."""
+from __future__ import annotations
+
+import sys
+
+from symile_data.m3.release_cli import EVAL
+from symile_data.stage import run_stage
+
+COMMAND = EVAL
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage(COMMAND, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

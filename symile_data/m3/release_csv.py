@@ -1,0 +1,80 @@
+"""The released split CSVs of Symile-M3 as an import source (``m3_release.source: csv``).
+
+``{csv_dir}/{config}/{split}.csv`` (also accepted: ``{csv_dir}/.csv_files/{config}/``), the
+reference generator's output with the columns lang, audio_path, audio_filename, cls,
+image_path, cls_id, target_text, text. ``image_path`` is relative to the ImageNet extraction
+folder (``ILSVRC/Data/CLS-LOC/train/{synset}/{file}.JPEG``), ``audio_path`` to the Common Voice
+folder (``cv/{lang}/clips/{file}.mp3``). Each file is read once per import (cached by path);
+a missing or unreadable file gives a failed media row naming the path, and the sample rows
+that use it keep its key (so the failure reaches the feature report, never a silent drop).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pandas as pd
+
+from symile_data.hashing import short_key
+from symile_data.m3.release_config import M3ReleaseConfig
+from symile_data.m3.release_store import SPLITS
+
+CSV_COLUMNS = ("lang", "audio_path", "audio_filename", "cls", "image_path", "cls_id",
+               "target_text", "text")
+
+
+def config_dir(csv_dir: Path, config: str) -> Path:
+    for d in (csv_dir / config, csv_dir / ".csv_files" / config):
+        if d.is_dir():
+            return d
+    raise FileNotFoundError(f"{csv_dir}: no {config}/ or .csv_files/{config}/ folder with "
+                            f"train.csv, val.csv, test.csv")
+
+
+def _read(path: str) -> tuple[bytes | None, str | None]:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        return None, f"{path}: unreadable: {type(e).__name__}: {e.strerror or e}"
+    return (data, None) if data else (None, f"{path}: empty file (0 bytes)")
+
+
+def _loader(chunk: pd.DataFrame, where: str, roots: dict[str, Path],
+            keys: dict[str, str]) -> Callable[[], dict[str, Any]]:
+    """Batch loader: columns + media. A path whose key is known (``keys``, filled by the
+    importer) is not read again; each new path of the chunk is read once."""
+    def load() -> dict[str, Any]:
+        out: dict[str, Any] = {"cols": {c: chunk[c].tolist() for c in
+                                        ("lang", "text", "cls_id", "target_text")},
+                               "where": where, "path_keys": keys}
+        for name, col in (("image", "image_path"), ("audio", "audio_path")):
+            paths = [str(roots[name] / rel) for rel in chunk[col].astype(str).tolist()]
+            new = {p: _read(p) for p in dict.fromkeys(paths) if p not in keys}
+            out[name] = [new[p][0] if p in new else None for p in paths]
+            out[name + "_err"] = [new[p][1] if p in new else None for p in paths]
+            out[name + "_src"] = paths
+            out[name + "_known"] = [keys.get(p) for p in paths]
+        return out
+    return load
+
+
+def csv_batches(cfg: M3ReleaseConfig, root: Path) -> Iterator[tuple]:
+    """(split, part, first row, rows, loader) over the three CSVs in chunks of batch_rows."""
+    d = config_dir(root, cfg.config)
+    roots = {"image": Path(cfg.imagenet_root), "audio": Path(cfg.common_voice_root)}
+    keys: dict[str, str] = {}   # absolute path -> key (unique files only)
+    for split in SPLITS:
+        path = d / f"{split}.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: split CSV not found")
+        header = pd.read_csv(path, nrows=0).columns
+        missing = [c for c in CSV_COLUMNS if c not in header]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {missing}; found {list(header)}")
+        start = 0
+        reader = pd.read_csv(path, usecols=list(CSV_COLUMNS), chunksize=cfg.batch_rows,
+                             dtype={"cls_id": "int64"}, keep_default_na=False)
+        for part, chunk in enumerate(reader):
+            where = f"{path} rows {start + 2}..{start + len(chunk) + 1} (lines)"
+            yield split, part, start, len(chunk), _loader(chunk, where, roots, keys)
+            start += len(chunk)
