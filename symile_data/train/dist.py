@@ -30,6 +30,11 @@ def env_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def env_rank() -> int:
+    """RANK set by torchrun (0 when run as a plain process)."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def is_initialized() -> bool:
     return dist.is_available() and dist.is_initialized()
 
