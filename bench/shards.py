@@ -3,7 +3,8 @@
 Parquet write and read rows/s and MB/s for a 100k-row table with 1024-d and 1280-d float16
 feature columns, and ParquetIterable samples/s with 0 and 2 DataLoader workers, shuffled
 (shuffle_buffer 10,000) and unshuffled: the median of ``--repeats`` passes, with the 1-minute
-load average before the passes (the box may be shared).
+load average before the passes (the box may be shared), and samples per CPU second (process +
+DataLoader workers), which a shared box does not distort.
 Goals: shuffled within 10% of unshuffled; >= 50k samples/s with 2 workers on 2 cores.
 Usage: python bench/shards.py [--rows 100000] [--repeats 3] [--out /tmp/symile-bench-shards]
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import time
@@ -25,6 +27,13 @@ from torch.utils.data import DataLoader
 from symile_data import schema
 from symile_data.io.parquet import ShardSpec, write_parquet_dataset
 from symile_data.io.reader import ParquetIterable, split_files
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process and of its reaped children (DataLoader workers)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def make_table(n: int) -> tuple[pa.Table, pa.Schema]:
@@ -68,19 +77,26 @@ def main() -> None:
     res["load_avg_1min_before"] = round(os.getloadavg()[0], 2)
     for workers in (0, 2):
         for shuffle in (0, 10_000):
-            rates = []
+            rates, cpu_rates = [], []
             for _ in range(args.repeats):
                 ds = ParquetIterable(files, batch_size=256, shuffle_buffer=shuffle, seed=0)
                 loader = DataLoader(ds, batch_size=None, num_workers=workers,
                                     persistent_workers=False)
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), _cpu_s()
                 seen = sum(len(b["key"]) for b in loader)
                 rates.append(seen / (time.perf_counter() - t0))
+                cpu_rates.append(seen / (_cpu_s() - c0))
             tag = "shuffled" if shuffle else "unshuffled"
             res[f"iterable_samples_s_{tag}_workers{workers}"] = round(statistics.median(rates))
             res[f"iterable_samples_s_{tag}_workers{workers}_all"] = [round(r) for r in rates]
+            # load-independent: samples per CPU second of this process and its workers
+            res[f"iterable_samples_per_cpu_s_{tag}_workers{workers}"] = round(
+                statistics.median(cpu_rates))
     res["load_avg_1min_after"] = round(os.getloadavg()[0], 2)
     for w in (0, 2):
+        res[f"shuffled_over_unshuffled_cpu_workers{w}"] = round(
+            res[f"iterable_samples_per_cpu_s_shuffled_workers{w}"]
+            / res[f"iterable_samples_per_cpu_s_unshuffled_workers{w}"], 3)
         res[f"shuffled_over_unshuffled_workers{w}"] = round(
             res[f"iterable_samples_s_shuffled_workers{w}"]
             / res[f"iterable_samples_s_unshuffled_workers{w}"], 3)

@@ -195,8 +195,10 @@ class ParquetIterable(IterableDataset):
             if cache.get("unit") != u:
                 f, g = self.units[u]
                 cache["unit"] = u
-                cache["arrays"] = table_to_arrays(
-                    pq.ParquetFile(f).read_row_group(g, columns=self.columns))
+                # one decode thread per DataLoader worker: the workers are the parallelism,
+                # and arrow's pool in every worker would only contend for the same cores
+                cache["arrays"] = table_to_arrays(pq.ParquetFile(f).read_row_group(
+                    g, columns=self.columns, use_threads=get_worker_info() is None))
             lo, hi = a - int(starts[i]), min(b, int(starts[i + 1])) - int(starts[i])
             pieces.append(_rows(cache["arrays"], slice(lo, hi)))
             a += hi - lo
