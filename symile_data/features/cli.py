@@ -23,9 +23,16 @@ def _tiny(args: argparse.Namespace) -> int:
 
 def _encode(args: argparse.Namespace) -> int:
     from symile_data.features.config import FeaturesConfig
-    from symile_data.features.m3 import encode_m3
+    from symile_data.features.parts import encode_m3_on_dask, encode_m3_parallel
     cfg = load_section(FeaturesConfig, "features_m3", args.params)
-    report = encode_m3(cfg, args.images, args.clips, args.samples, args.out)
+    if args.dask_scheduler:
+        report = encode_m3_on_dask(cfg, args.images, args.clips, args.samples, args.out,
+                                   scheduler=args.dask_scheduler, workers=args.dask_workers,
+                                   gpu=args.dask_gpu)
+    else:   # one process, or the ranks of a torchrun job (rank 0 merges and reports)
+        report = encode_m3_parallel(cfg, args.images, args.clips, args.samples, args.out)
+        if report is None:
+            return 0
     print(json.dumps({m: {k: r.get(k) for k in ("unique_items", "ok", "failed",
                                                  "dedup_factor", "items_per_s")}
                       for m, r in report["modalities"].items()}, indent=2))
@@ -54,6 +61,12 @@ def _encode_args(e: argparse.ArgumentParser) -> None:
     e.add_argument("--samples", required=True, help="m3_samples dataset dir or a dir of them")
     e.add_argument("--out", default="data/features/m3", help="feature root")
     e.add_argument("--params", default="params.yaml", help="params file (section features_m3)")
+    e.add_argument("--dask-scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="split the image/audio parts over a running dask cluster")
+    e.add_argument("--dask-workers", type=int, default=2,
+                   help="number of part groups (tasks) on the dask cluster")
+    e.add_argument("--dask-gpu", action="store_true",
+                   help="each task asks for resources GPU=1 (dask worker --resources GPU=1)")
 
 
 def _join_args(j: argparse.ArgumentParser) -> None:

@@ -104,12 +104,19 @@ def _part_table(keys: list[str], errors: list[str], feats: np.ndarray, dim: int,
 
 def encode_items(encoder, keys: list[str], payloads: list, upstream_errors: list[str],
                  out_dir: str | Path, *, batch_size: int, num_workers: int,
-                 items_per_part: int) -> dict:
+                 items_per_part: int, worker: tuple[int, int] = (0, 1),
+                 write_manifest: bool = True) -> dict:
     """Encode unique items (sorted by key) into ``out_dir`` parts; returns the run report.
 
     keys: unique item keys (sorted); payloads: bytes or file path per key; upstream_errors:
     "" for an ok item, else the reason it is recorded as failed without decoding.
+    worker (w, W): encode only the parts p with p % W == w (a torchrun rank or a dask task;
+    the parts do not depend on W, so the merged table is the single-process table byte for
+    byte). ``write_manifest=False`` leaves the manifest to a merge step (``features.parts``).
     """
+    w, n_workers = worker
+    if not 0 <= w < n_workers:
+        raise ValueError(f"worker index {w} outside 0..{n_workers - 1}")
     out = Path(out_dir)
     remove_stale_tmp(out)  # temporaries of killed runs (live writers' are kept)
     ident = encoder.identity
@@ -123,6 +130,8 @@ def encode_items(encoder, keys: list[str], payloads: list, upstream_errors: list
         marker = out / f"{name}.done.json"
         keys_sha = sha256_json(keys[lo:hi])
         parts.append(f"{name}.parquet")
+        if p % n_workers != w:
+            continue                                          # another worker's part
         if marker.exists() and (out / f"{name}.parquet").exists():
             m = read_json(marker)
             if m.get("keys_sha256") == keys_sha and m.get("encoder_id") == eid:
@@ -148,6 +157,11 @@ def encode_items(encoder, keys: list[str], payloads: list, upstream_errors: list
         atomic_write_json(marker, {"keys_sha256": keys_sha, "encoder_id": eid,
                                    "rows": hi - lo, "failed": n_fail})
     seconds = time.perf_counter() - t0
+    if not write_manifest:
+        return {"modality": ident.modality, "encoder_id": eid, "worker": [w, n_workers],
+                "encoded_this_run": n_encoded, "skipped_resumed": n_skipped,
+                "seconds": round(seconds, 3),
+                "items_per_s": round(n_encoded / seconds, 2) if seconds > 0 else None}
     counts = _count_status(out, parts)
     report = {"modality": ident.modality, "encoder_id": eid, "unique_items": len(keys),
               "ok": counts["ok"], "failed": counts["failed"], "encoded_this_run": n_encoded,

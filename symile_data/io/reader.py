@@ -1,8 +1,8 @@
 """Readers for Parquet shards: a streaming torch IterableDataset and a map-style dataset.
 
-The unit of work is one row group of one shard. Units are split across torch.distributed ranks
-and DataLoader workers (unit u goes to global worker u mod (world * workers)), optionally in a
-seeded per-epoch order. Columns are converted per row group, never per row:
+An epoch is the row groups' rows in shard order or a seeded per-epoch order; ranks take equal
+contiguous shares (remainder dropped), DataLoader workers whole shuffle windows of them (see
+``ParquetIterable``). Columns are converted per row group, never per row:
 fixed_size_list<T>[D] -> (rows, D) array, scalars -> (rows,), strings -> list[str].
 """
 from __future__ import annotations
@@ -77,20 +77,33 @@ def to_tensors(arrays: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _take(arrays: dict[str, Any], idx: np.ndarray) -> dict[str, Any]:
-    return {k: (v[idx] if isinstance(v, np.ndarray) else [v[i] for i in idx])
-            for k, v in arrays.items()}
+def _concat(pieces: list[dict[str, Any]], perm: np.ndarray | None = None) -> dict[str, Any]:
+    """Row pieces -> one dict of fresh arrays, rows in ``perm`` order when given.
+
+    One copy per row either way: the permutation is applied while copying (each piece is
+    scattered to the positions its rows take), so shuffling costs no extra pass.
+    """
+    out: dict[str, Any] = {}
+    inv = np.argsort(perm) if perm is not None else None
+    for k, first in pieces[0].items():
+        if not isinstance(first, np.ndarray):
+            flat = [x for p in pieces for x in p[k]]
+            out[k] = flat if perm is None else [flat[i] for i in perm]
+        elif perm is None:
+            out[k] = np.concatenate([p[k] for p in pieces])
+        else:
+            n = sum(len(p[k]) for p in pieces)
+            arr = np.empty((n,) + first.shape[1:], first.dtype)
+            o = 0
+            for p in pieces:
+                arr[inv[o:o + len(p[k])]] = p[k]
+                o += len(p[k])
+            out[k] = arr
+    return out
 
 
-def _concat(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    if not a:
-        return b
-    return {k: (np.concatenate([a[k], b[k]]) if isinstance(a[k], np.ndarray)
-                else list(a[k]) + list(b[k])) for k in b}
-
-
-def _nrows(arrays: dict[str, Any]) -> int:
-    return len(next(iter(arrays.values()))) if arrays else 0
+def _rows(arrays: dict[str, Any], idx: slice) -> dict[str, Any]:
+    return {k: v[idx] for k, v in arrays.items()}
 
 
 def _world() -> tuple[int, int]:
@@ -99,17 +112,32 @@ def _world() -> tuple[int, int]:
     return 0, 1
 
 
+def split_even(n: int, parts: int, i: int) -> tuple[int, int]:
+    """[lo, hi) of part i when n items are cut into ``parts`` contiguous near-equal parts."""
+    return n * i // parts, n * (i + 1) // parts
+
+
 class ParquetIterable(IterableDataset):
     """Streams batches (dicts of tensors / lists) from Parquet shards.
 
-    Use with ``DataLoader(ds, batch_size=None, num_workers=k)``. ``shuffle_buffer`` > 0 shuffles
-    the row-group order per epoch (seeded by seed and epoch) and rows within windows of at least
-    ``shuffle_buffer`` rows (a block shuffle: cheap, and every window mixes several row groups).
+    Use with ``DataLoader(ds, batch_size=None, num_workers=k)``.
+
+    One epoch is a sequence of rows: the row groups in shard order, or, with ``shuffle_buffer``
+    > 0, in a seeded per-(seed, epoch) order. Ranks (torch.distributed, or ``rank`` / ``world``
+    given explicitly) take disjoint contiguous, EQUAL shares of it: ``num_rows // world`` rows
+    each; the ``num_rows % world`` rows at the end of the epoch's order are dropped (a different
+    set every shuffled epoch), so every rank yields the same number of batches of the same
+    sizes (a DistributedDataParallel run cannot hang at the end of an epoch). A rank's rows are
+    cut into windows of ``window`` rows (``shuffle_buffer`` rounded up to whole batches); with
+    shuffling each window is permuted (seeded by seed, epoch, rank, window) while it is copied
+    out of the row groups, and batches are views of it. Whole windows are dealt to DataLoader
+    workers in contiguous blocks, so the batches' contents do not depend on the number of
+    workers (only the order in which the DataLoader interleaves them does).
     """
 
     def __init__(self, files: Sequence[str | Path], columns: Sequence[str] | None = None,
                  batch_size: int = 256, shuffle_buffer: int = 0, seed: int = 0,
-                 drop_last: bool = False):
+                 drop_last: bool = False, rank: int | None = None, world: int | None = None):
         if batch_size <= 0:
             raise ValueError(f"batch_size must be > 0, got {batch_size}")
         self.files = [Path(f) for f in files]
@@ -118,55 +146,78 @@ class ParquetIterable(IterableDataset):
         self.columns = list(columns) if columns is not None else None
         self.batch_size, self.shuffle_buffer = batch_size, shuffle_buffer
         self.seed, self.drop_last, self.epoch = seed, drop_last, 0
+        r, w = _world()
+        self.rank, self.world = (r if rank is None else rank), (w if world is None else world)
+        if not 0 <= self.rank < self.world:
+            raise ValueError(f"rank {self.rank} outside world size {self.world}")
         check_columns(self.files, self.columns)
-        self.units = [(f, g) for f in self.files
-                      for g in range(pq.ParquetFile(f).metadata.num_row_groups)]
-        self.num_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
+        self.units, sizes = [], []
+        for f in self.files:
+            meta = pq.ParquetFile(f).metadata
+            for g in range(meta.num_row_groups):
+                self.units.append((f, g))
+                sizes.append(meta.row_group(g).num_rows)
+        self.unit_rows = np.array(sizes, np.int64)
+        self.num_rows = int(self.unit_rows.sum())
+        self.rank_rows = self.num_rows // self.world        # rows every rank gets per epoch
+        self.window = batch_size * max(1, -(-shuffle_buffer // batch_size))
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def _my_units(self) -> list[tuple[Path, int]]:
-        units = list(self.units)
+    def __len__(self) -> int:
+        """Batches this rank yields per epoch (the same on every rank)."""
+        if self.drop_last:
+            return self.rank_rows // self.batch_size
+        return -(-self.rank_rows // self.batch_size)
+
+    def _order(self) -> np.ndarray:
         if self.shuffle_buffer > 0:
-            order = np.random.default_rng([self.seed, self.epoch]).permutation(len(units))
-            units = [units[i] for i in order]
-        rank, world = _world()
+            return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.units))
+        return np.arange(len(self.units))
+
+    def _windows(self) -> list[tuple[int, int, int]]:
+        """(window index, first row, end row) of this DataLoader worker, rank-relative."""
+        n = len(self) * self.batch_size if self.drop_last else self.rank_rows
+        n_win = -(-n // self.window)
         info = get_worker_info()
         wid, nw = (info.id, info.num_workers) if info else (0, 1)
-        g, total = rank * nw + wid, world * nw
-        return units[g::total]
+        lo, hi = split_even(n_win, nw, wid)
+        return [(k, k * self.window, min(n, (k + 1) * self.window)) for k in range(lo, hi)]
 
-    def _read(self, unit: tuple[Path, int]) -> dict[str, Any]:
-        f, g = unit
-        return table_to_arrays(pq.ParquetFile(f).read_row_group(g, columns=self.columns))
+    def _read_rows(self, order: np.ndarray, starts: np.ndarray, a: int, b: int,
+                   cache: dict, perm: np.ndarray | None) -> dict[str, Any]:
+        """Rows [a, b) of the epoch's row sequence (row groups in ``order``), permuted."""
+        pieces = []
+        i = int(np.searchsorted(starts, a, side="right")) - 1
+        while a < b:
+            u = int(order[i])
+            if cache.get("unit") != u:
+                f, g = self.units[u]
+                cache["unit"] = u
+                # one decode thread per DataLoader worker: the workers are the parallelism,
+                # and arrow's pool in every worker would only contend for the same cores
+                cache["arrays"] = table_to_arrays(pq.ParquetFile(f).read_row_group(
+                    g, columns=self.columns, use_threads=get_worker_info() is None))
+            lo, hi = a - int(starts[i]), min(b, int(starts[i + 1])) - int(starts[i])
+            pieces.append(_rows(cache["arrays"], slice(lo, hi)))
+            a += hi - lo
+            i += 1
+        return _concat(pieces, perm)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        rank, _ = _world()
-        info = get_worker_info()
-        rng = np.random.default_rng([self.seed, self.epoch, rank, info.id if info else 0])
-        buf: dict[str, Any] = {}
-        bs = self.batch_size
-        for unit in self._my_units():
-            buf = _concat(buf, self._read(unit))
-            n = _nrows(buf)
-            if n < max(bs, self.shuffle_buffer):
-                continue
-            # block shuffle: once a window of >= shuffle_buffer rows is buffered, permute it and
-            # emit every full batch; each row is copied about twice (no per-batch buffer copy)
-            if self.shuffle_buffer > 0:
-                buf = _take(buf, rng.permutation(n))
-            n_out = n // bs * bs
-            for s in range(0, n_out, bs):
-                yield to_tensors(_take(buf, np.arange(s, s + bs)))
-            buf = _take(buf, np.arange(n_out, n))
-        n = _nrows(buf)
-        if self.shuffle_buffer > 0 and n:
-            buf = _take(buf, rng.permutation(n))
-        for s in range(0, n, bs):
-            if s + bs > n and self.drop_last:
-                break
-            yield to_tensors(_take(buf, np.arange(s, min(n, s + bs))))
+        order = self._order()
+        starts = np.concatenate([[0], np.cumsum(self.unit_rows[order])])
+        base = self.rank * self.rank_rows                    # this rank's first row
+        bs, cache = self.batch_size, {}
+        for k, a, b in self._windows():
+            perm = (np.random.default_rng([self.seed, self.epoch, self.rank, k]).permutation(b - a)
+                    if self.shuffle_buffer > 0 else None)
+            # batches are views of the window: with DataLoader workers one shared-memory
+            # transfer per window, not one per batch
+            win = self._read_rows(order, starts, base + a, base + b, cache, perm)
+            for s in range(0, b - a, bs):
+                yield to_tensors(_rows(win, slice(s, min(b - a, s + bs))))
 
 
 class ParquetMapDataset(Dataset):

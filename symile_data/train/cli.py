@@ -34,6 +34,10 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from symile_data.train import dist
+    if dist.env_world_size() > 1 and dist.env_rank() != 0:
+        log.info("evaluate under torchrun: rank 0 evaluates, this rank exits")
+        return 0
     from symile_data.train.config import EvalConfig
     from symile_data.train.evaluate import evaluate_run
     from symile_data.train.plots import plot_accuracy

@@ -72,7 +72,7 @@ def fit_train_statistics(model: SymileModel, dataset_dir: str | Path,
     files = split_files(dataset_dir, "train")
     for name, head in (("image", model.image), ("audio", model.audio)):
         ds = ParquetIterable(files, columns=[f"{name}_feat", f"{name}_missing"],
-                             batch_size=batch_size)
+                             batch_size=batch_size, rank=0, world=1)   # every rank: all rows
         mean = observed_mean(((b[f"{name}_feat"], b[f"{name}_missing"]) for b in ds),
                              head.impute.mean.shape[0])
         head.impute.set_mean(mean)

@@ -115,3 +115,38 @@ def test_card_loads_with_datasets_offline(tmp_path):
     ds = datasets.load_dataset(str(root), "cfg-b", cache_dir=str(tmp_path / "cache"))
     assert ds["train"].num_rows == 60 and ds["test"].num_rows == 10
     assert len(ds["train"][0]["feat"]) == 8
+
+
+def _uneven(tmp_path):
+    """Shards of 333 / 120 / 50 rows with row groups of 37: no size divides anything."""
+    d = tmp_path / "uneven"
+    t = _table(503)
+    write_parquet_dataset(d, {"train": t}, _feat_schema(), name="uneven", params_hash="h",
+                          spec=ShardSpec(max_rows_per_shard=170, row_group_rows=37))
+    return split_files(d, "train")
+
+
+@pytest.mark.parametrize("shuffle", [0, 100])
+@pytest.mark.parametrize("world", [2, 3])
+def test_ranks_get_equal_disjoint_batches_on_uneven_shards(tmp_path, shuffle, world):
+    files = _uneven(tmp_path)
+    per_rank = []
+    for rank in range(world):
+        ds = ParquetIterable(files, ["idx"], batch_size=32, shuffle_buffer=shuffle, seed=1,
+                             rank=rank, world=world)
+        ds.set_epoch(2)
+        per_rank.append([b["idx"].tolist() for b in ds])
+        assert len(per_rank[-1]) == len(ds)
+    sizes = [[len(b) for b in r] for r in per_rank]
+    assert all(s == sizes[0] for s in sizes)                 # same batch count and sizes
+    rows = [i for r in per_rank for b in r for i in b]
+    assert len(rows) == len(set(rows)) == 503 // world * world   # disjoint; remainder dropped
+
+
+def test_workers_do_not_change_batch_contents(tmp_path):
+    files = _uneven(tmp_path)
+    ds = ParquetIterable(files, ["idx"], batch_size=16, shuffle_buffer=64, seed=5)
+    alone = sorted(tuple(b["idx"].tolist()) for b in ds)
+    pooled = sorted(tuple(b["idx"].tolist()) for b in
+                    DataLoader(ds, batch_size=None, num_workers=2))
+    assert alone == pooled and len(alone) == len(ds) == -(-503 // 16)
