@@ -70,7 +70,7 @@ def usage_section(repo_id: str | None, configs: dict[str, Path]) -> str:
     return "\n".join([
         "## Usage", "", "```python", "from datasets import load_dataset",
         f'ds = load_dataset("{where}", "{first}")', "```", "",
-        "Each shard also has a `<shard>.stats.json` done-marker (rows, bytes, sha256) and each "
+        "Each shard also has a hidden `.<shard>.stats.json` done-marker (rows, bytes, sha256) and each "
         "config a `manifest.json`, so `symile-data validate` checks a downloaded copy.", ""])
 
 
