@@ -2,7 +2,15 @@
 
 The conversion reads the csv.gz in blocks with pyarrow's streaming CSV reader and appends row
 groups to a Parquet file: memory is bounded by the block size, never the whole file. A sidecar
-``.source.json`` records the source size and mtime so the conversion runs once.
+``.source.json`` records the source size and mtime so the conversion runs once. Real-file quirks:
+quoted ``comments`` holding commas and line breaks (``newlines_in_values``), empty ``valuenum``
+(null: the row is no lab value), any ``valueuom`` spelling (not read: valuenum is taken as given,
+as the reference did).
+
+The cohort labs are never loaded whole: ``stream_cohort_labs`` scans the Parquet batch by batch
+with a pushed-down filter (the 50 itemids, the candidate subjects, the span of their windows) and
+keeps only a running earliest value per (admission, lab): memory is one batch plus
+(admissions x 50) slots, whatever the file size.
 """
 from __future__ import annotations
 
@@ -16,6 +24,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
+from symile_data.mimic.intervals import window_ranges
 from symile_data.mimic.readers import MimicInputError
 
 LAB_COLUMNS = {"labevent_id": pa.int64(), "subject_id": pa.int64(), "hadm_id": pa.int64(),
@@ -55,14 +64,17 @@ def convert_labevents(csv_gz: str | Path, out: str | Path,
     return out
 
 
-def load_cohort_labs(parquet: str | Path, itemids: tuple[int, ...]) -> dict[str, np.ndarray]:
-    """Rows of the given itemids with a non-null valuenum and charttime, as numpy columns:
-    labevent_id, subject_id, item_idx (index into ``itemids``), t_s (int64 s), valuenum."""
-    ds = pads.dataset(str(parquet), format="parquet")
-    flt = (pc.field("itemid").isin(list(itemids)) & pc.field("valuenum").is_valid()
-           & pc.field("charttime").is_valid())
-    t = ds.to_table(columns=["labevent_id", "subject_id", "itemid", "charttime", "valuenum"],
-                    filter=flt)
+LAB_FILTER_COLUMNS = ["labevent_id", "subject_id", "itemid", "charttime", "valuenum"]
+BATCH_ROWS = 1 << 20     # labevents rows per scanned batch (~40 MB of the five columns)
+
+
+def _lab_filter(itemids: tuple[int, ...]) -> pc.Expression:
+    return (pc.field("itemid").isin(list(itemids)) & pc.field("valuenum").is_valid()
+            & pc.field("charttime").is_valid())
+
+
+def _lab_arrays(t: pa.Table | pa.RecordBatch, itemids: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """labevent_id, subject_id, item_idx (index into ``itemids``), t_s (int64 s), valuenum."""
     item = t["itemid"].to_numpy()
     lut = np.asarray(itemids)
     order = np.argsort(lut)
@@ -71,3 +83,56 @@ def load_cohort_labs(parquet: str | Path, itemids: tuple[int, ...]) -> dict[str,
             "item_idx": item_idx, "valuenum": t["valuenum"].to_numpy(),
             # Parquet stores timestamp[s] as ms: normalise to seconds
             "t_s": t["charttime"].cast(pa.timestamp("ms")).cast(pa.int64()).to_numpy() // 1000}
+
+
+def load_cohort_labs(parquet: str | Path, itemids: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Every row of the given itemids with a non-null valuenum and charttime, as numpy columns
+    (whole-table; for tests and small files: the cohort uses ``stream_cohort_labs``)."""
+    t = pads.dataset(str(parquet), format="parquet").to_table(columns=LAB_FILTER_COLUMNS,
+                                                              filter=_lab_filter(itemids))
+    return _lab_arrays(t, itemids)
+
+
+def stream_cohort_labs(parquet: str | Path, itemids: tuple[int, ...], subject_id: np.ndarray,
+                       win_lo: np.ndarray, win_hi: np.ndarray,
+                       batch_rows: int = BATCH_ROWS) -> np.ndarray:
+    """(n, len(itemids)) valuenum of the earliest row per lab with win_lo[q] <= charttime <=
+    win_hi[q] (int64 s) for subject_id[q]; ties by labevent_id; NaN when none.
+
+    Only rows of these subjects, these itemids and the overall time span are read (filter pushed
+    into the Parquet scan; row groups outside the subject / time range are skipped by their
+    statistics). Each batch is reduced to its earliest row per query and merged into a running
+    minimum of (charttime, labevent_id): the same answer as sorting all rows at once.
+    """
+    n, k = len(subject_id), len(itemids)
+    out = np.full(n * k, np.nan)
+    if n == 0:
+        return out.reshape(n, k)
+    subj = np.asarray(subject_id, np.int64)
+    subjects = np.unique(subj)
+    q_group = np.repeat(subj * k, k) + np.tile(np.arange(k), n)          # (n * k,)
+    q_lo = np.repeat(np.asarray(win_lo, np.int64), k)
+    q_hi = np.repeat(np.asarray(win_hi, np.int64), k)
+    best_t = np.full(n * k, np.iinfo(np.int64).max)
+    best_id = np.full(n * k, np.iinfo(np.int64).max)
+    t_lo = pa.scalar(int(q_lo.min()), pa.timestamp("s"))
+    t_hi = pa.scalar(int(q_hi.max()), pa.timestamp("s"))
+    flt = (_lab_filter(itemids) & pc.field("subject_id").isin(subjects)
+           & (pc.field("subject_id") >= int(subjects[0]))
+           & (pc.field("subject_id") <= int(subjects[-1]))
+           & (pc.field("charttime") >= t_lo) & (pc.field("charttime") <= t_hi))
+    ds = pads.dataset(str(parquet), format="parquet")
+    for batch in ds.to_batches(columns=LAB_FILTER_COLUMNS, filter=flt, batch_size=batch_rows,
+                               batch_readahead=1, fragment_readahead=1):
+        if batch.num_rows == 0:
+            continue
+        b = _lab_arrays(batch, itemids)
+        order, lo, hi = window_ranges(b["subject_id"] * k + b["item_idx"], b["t_s"],
+                                      [b["labevent_id"]], q_group, q_lo, q_hi)
+        q = np.flatnonzero(hi > lo)
+        first = order[lo[q]]                                  # earliest of this batch per query
+        t, lid = b["t_s"][first], b["labevent_id"][first]
+        better = (t < best_t[q]) | ((t == best_t[q]) & (lid < best_id[q]))
+        q, first = q[better], first[better]
+        best_t[q], best_id[q], out[q] = t[better], lid[better], b["valuenum"][first]
+    return out.reshape(n, k)
