@@ -49,6 +49,7 @@ def convert_labevents(csv_gz: str | Path, out: str | Path,
     try:
         reader = pacsv.open_csv(
             src, read_options=pacsv.ReadOptions(block_size=block_bytes),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(column_types=LAB_COLUMNS,
                                                  include_columns=list(LAB_COLUMNS)))
     except (pa.ArrowInvalid, OSError) as e:

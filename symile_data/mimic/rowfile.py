@@ -19,6 +19,7 @@ class RowFile:
 
     def __init__(self, path: str | Path, dtype, n: int, width: int, create: bool = False):
         self.path, self.dtype, self.n, self.width = Path(path), np.dtype(dtype), n, width
+        self.fd = -1
         self.row_bytes = self.dtype.itemsize * width
         if create:
             with open(self.path, "wb") as f:
