@@ -100,32 +100,48 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--p-cxr", type=float, default=0.01,
                     help="share of admissions with a CXR study in window (0.01: cohort ~2.7%%)")
     ap.add_argument("--extrapolate-to", type=int, default=FULL_ADMISSIONS)
+    ap.add_argument("--export-max-rows", type=int, default=2000,
+                    help="skip export-reference (disk: ~5.4 MB per cohort row in the reference "
+                         "layout) when the cohort has more rows; marked skipped")
     ap.add_argument("--keep", action="store_true", help="keep trees and outputs")
+    ap.add_argument("--reuse", action="store_true", help="reuse a kept tree of the same size")
     args = ap.parse_args(argv)
     from symile_data.mimic.synth_scale import synth_scale_tree
     results = []
     for n in sorted(args.admissions):
         work = Path(args.work) / f"a{n}"
-        shutil.rmtree(work, ignore_errors=True)
         t0 = time.perf_counter()
-        rep = synth_scale_tree(work / "raw", n, rows_per_admission=args.rows_per_admission,
-                               p_cxr=args.p_cxr)
+        if args.reuse and (work / "raw" / "synth_report.json").exists():
+            rep = json.loads((work / "raw" / "synth_report.json").read_text())
+            for sub in ("cohort", "shards", "export"):
+                shutil.rmtree(work / sub, ignore_errors=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+            rep = synth_scale_tree(work / "raw", n, rows_per_admission=args.rows_per_admission,
+                                   p_cxr=args.p_cxr)
         row = {"admissions": n, "synth_s": round(time.perf_counter() - t0, 1),
                "labevents_rows": rep["labevents_rows"], "ecg_records": rep["ecg_records"],
                "cxr_rows": rep["cxr_rows"], "stages": {}}
         for st in args.stages:
+            cohort_rows = row["stages"].get("cohort", {}).get("rows", 0)
+            if st == "export" and cohort_rows > args.export_max_rows:
+                row["stages"][st] = {"skipped": f"cohort {cohort_rows} rows > --export-max-rows"}
+                continue
             row["stages"][st] = run_stage(st, work)
             print(json.dumps({"admissions": n, "stage": st, **row["stages"][st]}),
                   file=sys.stderr, flush=True)
         results.append(row)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    sizes = [r["admissions"] for r in results]
     growth, extra = {}, {}
     for st in args.stages:
-        rss = [r["stages"][st]["peak_rss_mb"] for r in results]
-        wall = [r["stages"][st]["wall_s"] for r in results]
-        growth[st] = {"peak_rss_mb": fit(sizes, rss), "wall_s": fit(sizes, wall)}
+        ok = [r for r in results if "wall_s" in r["stages"][st]]
+        sizes = [r["admissions"] for r in ok]
+        rss = [r["stages"][st]["peak_rss_mb"] for r in ok]
+        wall = [r["stages"][st]["wall_s"] for r in ok]
+        if not ok:
+            continue
+        growth[st] = {"sizes": sizes, "peak_rss_mb": fit(sizes, rss), "wall_s": fit(sizes, wall)}
         if len(sizes) > 1 and args.extrapolate_to > sizes[-1]:
             extra[st] = {"admissions": args.extrapolate_to, "extrapolated": True,
                          "peak_rss_mb": extrapolate(sizes, rss, args.extrapolate_to),

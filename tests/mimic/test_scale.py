@@ -142,3 +142,34 @@ def test_scale_tree_and_cohort(tmp_path):
     assert pq.ParquetFile(tmp_path / "c/labevents.parquet").metadata.num_rows == 120 * 275
     assert c["cohort"]["admissions"] > 0 and c["ecg"]["records_nan"] + c["ecg"][
         "records_all_zero"] >= 0
+
+
+def test_sha256sums_stand_for_the_media(synth_small):
+    """The demo trees ship SHA256SUMS.txt as PhysioNet does: every file, its sha256, so a
+    changed media file changes the DVC dependency."""
+    from symile_data.hashing import sha256_file
+    for root in ("mimic-iv-ecg", "mimic-cxr-jpg", "mimic-iv"):
+        r = synth_small / root
+        listed = dict(reversed(line.split("  ", 1)) for line in
+                      (r / "SHA256SUMS.txt").read_text().splitlines())
+        files = sorted(p.relative_to(r).as_posix() for p in r.rglob("*")
+                       if p.is_file() and p.name != "SHA256SUMS.txt")
+        assert sorted(listed) == files and len(files) > 3
+        assert all(listed[f] == sha256_file(r / f) for f in files[:20])
+
+
+def test_dvc_deps_are_defining_files_not_media(synth_small):
+    """mimic_cohort / mimic_shards depend on record lists, metadata and SHA256SUMS.txt (all
+    present in the demo tree and the PhysioNet trees), never on a media directory."""
+    import yaml
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[2]
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    roots = {"${mimic_sources.mimic_iv}": "mimic-iv", "${mimic_sources.ecg}": "mimic-iv-ecg",
+             "${mimic_sources.cxr}": "mimic-cxr-jpg"}
+    for name in ("mimic_cohort", "mimic_shards"):
+        src = [d for d in stages[name]["deps"] if d.startswith("${mimic_sources.")]
+        assert src and all(d.split("/")[0] in roots and "/" in d for d in src)
+        for d in src:
+            head, rest = d.split("/", 1)
+            assert (synth_small / roots[head] / rest).is_file(), d
