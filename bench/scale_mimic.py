@@ -91,7 +91,13 @@ def extrapolate(sizes: list[int], values: list[float], target: int) -> float:
     return round(float(a * target + b), 1)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry (also called by bench/scale.py --dataset mimic with the remaining args)."""
+    run(parse_args(argv))
+    return 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--admissions", type=int, nargs="+", default=[10_000, 100_000, 430_000])
     ap.add_argument("--work", default="/work/scratch/scale_mimic/bench")
@@ -105,7 +111,11 @@ def main(argv: list[str] | None = None) -> dict:
                          "layout) when the cohort has more rows; marked skipped")
     ap.add_argument("--keep", action="store_true", help="keep trees and outputs")
     ap.add_argument("--reuse", action="store_true", help="reuse a kept tree of the same size")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Run the bench; prints and returns the JSON result."""
     from symile_data.mimic.synth_scale import synth_scale_tree
     results = []
     for n in sorted(args.admissions):
@@ -154,4 +164,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
