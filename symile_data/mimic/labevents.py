@@ -94,16 +94,52 @@ def load_cohort_labs(parquet: str | Path, itemids: tuple[int, ...]) -> dict[str,
     return _lab_arrays(t, itemids)
 
 
+def _skip(rg_stats: dict, lo: dict) -> bool:
+    """True when a row group's min/max statistics exclude every wanted row."""
+    for col, (want_lo, want_hi) in lo.items():
+        st = rg_stats.get(col)
+        if st is not None and st.has_min_max and (st.max < want_lo or st.min > want_hi):
+            return True
+    return False
+
+
+def _scan(parquet, itemids, subjects: np.ndarray, t_lo: int, t_hi: int, batch_rows: int):
+    """Record batches (<= batch_rows) of the wanted rows, one row group at a time: row groups
+    are skipped by their subject_id / charttime statistics (predicate pushdown), the rest is
+    read (five columns) and filtered (itemid, non-null valuenum, subjects, time span)."""
+    import datetime as dt
+    f = pq.ParquetFile(parquet)
+    names = f.schema_arrow.names
+    epoch = dt.datetime(1970, 1, 1)
+    bounds = {"subject_id": (int(subjects[0]), int(subjects[-1])),
+              "charttime": (epoch + dt.timedelta(seconds=t_lo),
+                            epoch + dt.timedelta(seconds=t_hi))}
+    flt = (_lab_filter(itemids) & pc.field("subject_id").isin(subjects)
+           & (pc.field("charttime") >= pa.scalar(t_lo, pa.timestamp("s")))
+           & (pc.field("charttime") <= pa.scalar(t_hi, pa.timestamp("s"))))
+    for i in range(f.metadata.num_row_groups):
+        rg = f.metadata.row_group(i)
+        stats = {names[j]: rg.column(j).statistics for j in range(rg.num_columns)
+                 if names[j] in bounds}
+        if _skip(stats, bounds):
+            continue
+        t = f.read_row_group(i, columns=LAB_FILTER_COLUMNS).filter(flt)
+        for batch in t.to_batches(max_chunksize=batch_rows):
+            yield batch
+        del t
+
+
 def stream_cohort_labs(parquet: str | Path, itemids: tuple[int, ...], subject_id: np.ndarray,
                        win_lo: np.ndarray, win_hi: np.ndarray,
                        batch_rows: int = BATCH_ROWS) -> np.ndarray:
     """(n, len(itemids)) valuenum of the earliest row per lab with win_lo[q] <= charttime <=
     win_hi[q] (int64 s) for subject_id[q]; ties by labevent_id; NaN when none.
 
-    Only rows of these subjects, these itemids and the overall time span are read (filter pushed
-    into the Parquet scan; row groups outside the subject / time range are skipped by their
-    statistics). Each batch is reduced to its earliest row per query and merged into a running
-    minimum of (charttime, labevent_id): the same answer as sorting all rows at once.
+    Only rows of these subjects, these itemids and the overall time span are kept: row groups
+    outside the subject / time range are skipped by their statistics, the others are read one at
+    a time (five columns) and filtered. Each batch is reduced to its earliest row per query and
+    merged into a running minimum of (charttime, labevent_id): the same answer as sorting all
+    rows at once.
     """
     n, k = len(subject_id), len(itemids)
     out = np.full(n * k, np.nan)
@@ -116,15 +152,8 @@ def stream_cohort_labs(parquet: str | Path, itemids: tuple[int, ...], subject_id
     q_hi = np.repeat(np.asarray(win_hi, np.int64), k)
     best_t = np.full(n * k, np.iinfo(np.int64).max)
     best_id = np.full(n * k, np.iinfo(np.int64).max)
-    t_lo = pa.scalar(int(q_lo.min()), pa.timestamp("s"))
-    t_hi = pa.scalar(int(q_hi.max()), pa.timestamp("s"))
-    flt = (_lab_filter(itemids) & pc.field("subject_id").isin(subjects)
-           & (pc.field("subject_id") >= int(subjects[0]))
-           & (pc.field("subject_id") <= int(subjects[-1]))
-           & (pc.field("charttime") >= t_lo) & (pc.field("charttime") <= t_hi))
-    ds = pads.dataset(str(parquet), format="parquet")
-    for batch in ds.to_batches(columns=LAB_FILTER_COLUMNS, filter=flt, batch_size=batch_rows,
-                               batch_readahead=1, fragment_readahead=1):
+    for batch in _scan(parquet, itemids, subjects, int(q_lo.min()), int(q_hi.max()),
+                       batch_rows):
         if batch.num_rows == 0:
             continue
         b = _lab_arrays(batch, itemids)
