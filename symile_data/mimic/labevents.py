@@ -59,6 +59,7 @@ def convert_labevents(csv_gz: str | Path, out: str | Path,
             try:
                 for batch in reader:
                     w.write_table(pa.Table.from_batches([batch]).cast(schema))
+                    pa.default_memory_pool().release_unused()   # no creep over blocks
             except pa.ArrowInvalid as e:
                 raise MimicInputError(f"{src}: bad labevents row ({e})") from e
     atomic_write_json(marker, stamp)
@@ -123,7 +124,9 @@ def _scan(parquet, itemids, subjects: np.ndarray, t_lo: int, t_hi: int, batch_ro
                  if names[j] in bounds}
         if _skip(stats, bounds):
             continue
-        t = f.read_row_group(i, columns=LAB_FILTER_COLUMNS).filter(flt)
+        # one contiguous table: the filter keeps the reader's small chunks, and every batch
+        # costs a pass over the queries
+        t = f.read_row_group(i, columns=LAB_FILTER_COLUMNS).filter(flt).combine_chunks()
         for batch in t.to_batches(max_chunksize=batch_rows):
             yield batch
         del t
