@@ -6,13 +6,15 @@ out/symile-mimic-retrieval/  Parquet (schema mimic_retrieval), splits val/test
 out/failures.parquet         hadm_id, split, status, error of every admission (ok or failed)
 out/report.json              counts, written last
 Every manifest carries flags.mimic_derived = True: publishing refuses them (PhysioNet DUA).
-ECG and CXR are decoded once into a memory-mapped cache (out/.arrays, kept until the shards
-are done) so a killed run resumes without decoding again.
+ECG and CXR are decoded once into a row-file cache (out/.arrays-<hash>, kept until the shards
+are done) so a killed run resumes without decoding again; rows are written and read by position
+(rowfile.py), never memory-mapped, so memory does not grow with the cohort.
 """
 from __future__ import annotations
 
 import io
 import logging
+import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,6 +32,7 @@ from symile_data.io.wds import write_wds_dataset
 from symile_data.mimic.config import CXR_SIZE, ECG_LEADS, ECG_SAMPLES, LAB_COLUMNS, ShardsConfig
 from symile_data.mimic.images import encode_jpeg
 from symile_data.mimic.preprocess import LabEcdf, cxr_array, ecg_array
+from symile_data.mimic.rowfile import RowFile
 from symile_data.mimic.splits import SPLITS, retrieval_sets
 from symile_data.progress import progress
 from symile_data.schema import get, mimic_retrieval_schema
@@ -50,8 +53,8 @@ def decode_arrays(cohort: pa.Table, ecg_root: Path, cxr_root: Path, cache: Path,
         return st["ok"], st["error"]
     shutil.rmtree(cache, ignore_errors=True)
     cache.mkdir(parents=True)
-    ecg = np.lib.format.open_memmap(cache / "ecg.npy", "w+", np.float32, (n, ECG_LEN))
-    cxr = np.lib.format.open_memmap(cache / "cxr.npy", "w+", np.uint8, (n, CXR_LEN))
+    ecg = RowFile(cache / "ecg.npy", np.float32, n, ECG_LEN, create=True)
+    cxr = RowFile(cache / "cxr.npy", np.uint8, n, CXR_LEN, create=True)
     train = np.asarray(cohort["split"].to_numpy(zero_copy_only=False)) == "train"
     u = np.random.default_rng([seed, 5]).random((n, 2))        # train crop offsets, seeded
     ecg_paths = cohort["ecg_path"].to_pylist()
@@ -60,17 +63,19 @@ def decode_arrays(cohort: pa.Table, ecg_root: Path, cxr_root: Path, cache: Path,
 
     def one(i: int) -> None:
         try:
-            ecg[i] = ecg_array(ecg_root / ecg_paths[i]).reshape(-1)
-            cxr[i] = cxr_array(cxr_root / cxr_paths[i],
-                               tuple(u[i]) if train[i] else None).reshape(-1)
+            e = ecg_array(ecg_root / ecg_paths[i])
+            c = cxr_array(cxr_root / cxr_paths[i], tuple(u[i]) if train[i] else None)
+            ecg.write(i, e)
+            cxr.write(i, c)
         except ValueError as e:                                  # WfdbError, ImageError
             errors[i] = str(e)
 
     with ThreadPoolExecutor(threads) as ex:
         for s in progress(range(0, n, chunk), desc="decode ECG + CXR", total=-(-n // chunk)):
             list(ex.map(one, range(s, min(n, s + chunk))))
-    ecg.flush()
-    cxr.flush()
+    for f in (ecg, cxr):
+        os.fsync(f.fd)
+        f.close()
     ok = errors == ""
     errors = errors.astype(str)
     with atomic_path(cache / "status.npz") as tmp:
@@ -86,8 +91,9 @@ class SampleRows:
     def __init__(self, meta: dict[str, np.ndarray], idx: np.ndarray, cache: Path,
                  pct: np.ndarray, obs: np.ndarray, jpeg_quality: int):
         self.meta, self.idx, self.pct, self.obs = meta, idx, pct, obs
-        self.ecg = np.load(cache / "ecg.npy", mmap_mode="r")
-        self.cxr = np.load(cache / "cxr.npy", mmap_mode="r")
+        n = len(meta["hadm_id"])
+        self.ecg = RowFile(cache / "ecg.npy", np.float32, n, ECG_LEN)
+        self.cxr = RowFile(cache / "cxr.npy", np.uint8, n, CXR_LEN)
         self.num_rows = self.num_samples = len(idx)
         self.jpeg_quality = jpeg_quality
 
@@ -100,17 +106,19 @@ class SampleRows:
             "key": pa.array(self.meta["hadm_id"][i].astype(str)),
             "subject_id": self.meta["subject_id"][i], "hadm_id": self.meta["hadm_id"][i],
             "split": pa.array(self.meta["split"][i].astype(str)),
-            "ecg": fsl(np.asarray(self.ecg[i]), ECG_LEN, pa.float32()),
-            "cxr": fsl(np.asarray(self.cxr[i]), CXR_LEN, pa.uint8()),
+            "ecg": fsl(self.ecg.read(i), ECG_LEN, pa.float32()),
+            "cxr": fsl(self.cxr.read(i), CXR_LEN, pa.uint8()),
             "labs_percentiles": fsl(self.pct[i], self.pct.shape[1], pa.float32()),
             "labs_observed": fsl(self.obs[i], self.obs.shape[1], pa.int8())})
 
     def take_samples(self, start: int, stop: int) -> list[dict]:
         out = []
-        for i in self.idx[start:stop]:                           # one sample dict per row
+        rows = self.idx[start:stop]
+        ecg, cxr = self.ecg.read(rows), self.cxr.read(rows)
+        for j, i in enumerate(rows):                             # one sample dict per row
             out.append({"__key__": str(self.meta["hadm_id"][i]),
-                        "ecg.npy": _npy(np.asarray(self.ecg[i]).reshape(ECG_SAMPLES, ECG_LEADS)),
-                        "cxr.jpg": encode_jpeg(np.asarray(self.cxr[i]).reshape(CXR_SIZE, CXR_SIZE),
+                        "ecg.npy": _npy(ecg[j].reshape(ECG_SAMPLES, ECG_LEADS)),
+                        "cxr.jpg": encode_jpeg(cxr[j].reshape(CXR_SIZE, CXR_SIZE),
                                                self.jpeg_quality),
                         "labs.npy": _npy(self.pct[i]), "observed.npy": _npy(self.obs[i]),
                         "json": ('{"subject_id": %d, "hadm_id": %d, "split": "%s"}' % (

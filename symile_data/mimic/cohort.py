@@ -26,7 +26,8 @@ from symile_data.mimic.config import (CXR_VIEWS, CXR_WINDOW_H, ECG_WINDOW_H, HOS
                                       LAB_COLUMNS, LAB_ITEMIDS, LAB_WINDOW_H, N_LABS,
                                       CohortConfig)
 from symile_data.mimic.intervals import first_valid, window_ranges
-from symile_data.mimic.labevents import convert_labevents, load_cohort_labs
+from symile_data.mimic.labevents import BATCH_ROWS as LAB_BATCH_ROWS
+from symile_data.mimic.labevents import convert_labevents, stream_cohort_labs
 from symile_data.mimic.readers import (cxr_relpath, read_admissions, read_chexpert_studies,
                                        read_cxr_metadata, read_ecg_records)
 from symile_data.mimic.splits import assign_splits
@@ -73,65 +74,79 @@ def _file_one(path: Path) -> str | None:
     return None if os.path.isfile(path) else f"missing file: {path}"
 
 
-def match_ecg(adm, ecg, root: Path, threads: int):
+def ecg_windows(adm, ecg):
+    """ECG candidates of every admission (order, lo, hi), from the record list alone."""
     s = adm["admit_s"].to_numpy()
-    order, lo, hi = window_ranges(ecg["subject_id"], ecg["t_s"], [ecg["study_id"]],
-                                  adm["subject_id"], s + int(ECG_WINDOW_H[0] * H_S),
-                                  s + int(ECG_WINDOW_H[1] * H_S))
-    check = _FileChecker(root, ecg["path"].to_numpy(dtype=object), _ecg_one, threads)
-    return first_valid(order, lo, hi, check), hi > lo, check
+    return window_ranges(ecg["subject_id"], ecg["t_s"], [ecg["study_id"]], adm["subject_id"],
+                         s + int(ECG_WINDOW_H[0] * H_S), s + int(ECG_WINDOW_H[1] * H_S))
 
 
-def match_labs(adm, labs: dict[str, np.ndarray]) -> np.ndarray:
-    """(n_adm, 50) raw valuenum of the earliest in-window value per lab, NaN when none."""
-    n = len(adm)
-    q_group = np.repeat(adm["subject_id"].to_numpy() * N_LABS, N_LABS) + np.tile(
-        np.arange(N_LABS), n)
-    s = np.repeat(adm["admit_s"].to_numpy(), N_LABS)
-    order, lo, hi = window_ranges(labs["subject_id"] * N_LABS + labs["item_idx"], labs["t_s"],
-                                  [labs["labevent_id"]], q_group,
-                                  s + int(LAB_WINDOW_H[0] * H_S), s + int(LAB_WINDOW_H[1] * H_S))
-    has = hi > lo
-    vals = np.full(len(q_group), np.nan)
-    vals[has] = labs["valuenum"][order[lo[has]]]
-    return vals.reshape(n, N_LABS)
-
-
-def match_cxr(adm, meta, root: Path, ext: str, threads: int):
+def cxr_windows(adm, meta, ext: str):
+    """Frontal rows (+ relative path) and the CXR candidates of every admission."""
     front = meta[meta["ViewPosition"].isin(CXR_VIEWS).to_numpy(dtype=bool)].reset_index(drop=True)
     front["path"] = cxr_relpath(front["subject_id"].to_numpy(), front["study_id"].to_numpy(),
                                 front["dicom_id"].to_numpy(), ext)
     s_ms = adm["admit_s"].to_numpy() * 1000
-    order, lo, hi = window_ranges(front["subject_id"], front["t_ms"],
-                                  [front["study_id"], front["dicom_id"].to_numpy(dtype=str)],
-                                  adm["subject_id"], s_ms + int(CXR_WINDOW_H[0] * H_MS),
-                                  s_ms + int(CXR_WINDOW_H[1] * H_MS), lo_closed=False)
-    check = _FileChecker(root, front["path"].to_numpy(dtype=object), _file_one, threads)
-    return front, first_valid(order, lo, hi, check), hi > lo, check
+    return front, window_ranges(front["subject_id"], front["t_ms"],
+                                [front["study_id"], front["dicom_id"].to_numpy(dtype=str)],
+                                adm["subject_id"], s_ms + int(CXR_WINDOW_H[0] * H_MS),
+                                s_ms + int(CXR_WINDOW_H[1] * H_MS), lo_closed=False)
+
+
+def pick(ranges, mask: np.ndarray, check) -> np.ndarray:
+    """first_valid over the admissions in ``mask`` only (-1 elsewhere): files are checked for
+    these candidates alone; each admission's answer does not depend on the others."""
+    order, lo, hi = ranges
+    out = np.full(len(mask), -1, np.int64)
+    out[mask] = first_valid(order, lo[mask], hi[mask], check)
+    return out
+
+
+def match_labs(adm, lab_pq: Path, mask: np.ndarray, batch_rows: int) -> np.ndarray:
+    """(n_adm, 50) raw valuenum of the earliest in-window value per lab, NaN when none;
+    computed for the admissions in ``mask`` only (their subjects' rows, streamed)."""
+    s = adm["admit_s"].to_numpy()[mask]
+    labs = np.full((len(adm), N_LABS), np.nan)
+    labs[mask] = stream_cohort_labs(lab_pq, LAB_ITEMIDS, adm["subject_id"].to_numpy()[mask],
+                                    s + int(LAB_WINDOW_H[0] * H_S),
+                                    s + int(LAB_WINDOW_H[1] * H_S), batch_rows)
+    return labs
 
 
 def build_cohort(mimic_iv: str | Path, ecg_root: str | Path, cxr_root: str | Path,
-                 out: str | Path, cfg: CohortConfig) -> dict:
+                 out: str | Path, cfg: CohortConfig, *,
+                 lab_batch_rows: int = LAB_BATCH_ROWS, lab_block_bytes: int = 64 << 20) -> dict:
     """Write out/cohort.parquet, out/ecg_checks.parquet, out/cxr_checks.parquet and
     out/report.json (last); out/labevents.parquet is the streamed labevents conversion."""
     out, ecg_root, cxr_root = Path(out), Path(ecg_root), Path(cxr_root)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").unlink(missing_ok=True)
     adm = read_admissions(mimic_iv)
-    lab_pq = convert_labevents(Path(mimic_iv) / HOSP_FILES["labevents"], out / "labevents.parquet")
+    lab_pq = convert_labevents(Path(mimic_iv) / HOSP_FILES["labevents"],
+                               out / "labevents.parquet", lab_block_bytes)
     ecg = read_ecg_records(ecg_root)
     meta = read_cxr_metadata(cxr_root)
     chexpert = read_chexpert_studies(cxr_root)
     log.info("cohort: %d admissions, %d ECG records, %d CXR rows", len(adm), len(ecg), len(meta))
 
-    ecg_pick, ecg_cand, ecg_check = match_ecg(adm, ecg, ecg_root, cfg.ecg_check_threads)
-    labs = match_labs(adm, load_cohort_labs(lab_pq, LAB_ITEMIDS))
-    has_labs = ~np.isnan(labs).all(axis=1)
-    front, cxr_pick, cxr_cand, cxr_check = match_cxr(adm, meta, cxr_root, cfg.cxr_ext,
-                                                     cfg.ecg_check_threads)
+    # 1. candidates of every admission from the record lists alone (no file read)
+    ecg_ranges = ecg_windows(adm, ecg)
+    front, cxr_ranges = cxr_windows(adm, meta, cfg.cxr_ext)
+    ecg_cand, cxr_cand = ecg_ranges[2] > ecg_ranges[1], cxr_ranges[2] > cxr_ranges[1]
+    # 2. CXR files (a stat each) of admissions with both candidates; CheXpert labels
+    cxr_check = _FileChecker(cxr_root, front["path"].to_numpy(dtype=object), _file_one,
+                             cfg.ecg_check_threads)
+    cxr_pick = pick(cxr_ranges, ecg_cand & cxr_cand, cxr_check)
     cxr_ok = cxr_pick >= 0
     study = np.where(cxr_ok, front["study_id"].to_numpy()[np.maximum(cxr_pick, 0)], -1)
     labelled = cxr_ok & np.isin(study, chexpert)
+    # 3. labs: only those subjects' rows in those windows (streamed, pushed-down filter)
+    labs = match_labs(adm, lab_pq, labelled, lab_batch_rows)
+    has_labs = ~np.isnan(labs).all(axis=1)
+    # 4. ECG quality (reads the records) only for admissions that have everything else
+    ecg_check = _FileChecker(ecg_root, ecg["path"].to_numpy(dtype=object), _ecg_one,
+                             cfg.ecg_check_threads)
+    ecg_pick = pick(ecg_ranges, has_labs, ecg_check)
     keep = (ecg_pick >= 0) & has_labs & labelled
     e, c = ecg_pick[keep], cxr_pick[keep]
     k = adm[keep].reset_index(drop=True)
@@ -150,7 +165,8 @@ def build_cohort(mimic_iv: str | Path, ecg_root: str | Path, cxr_root: str | Pat
     table = pa.table(cols).cast(get("mimic_cohort"))
     import pyarrow.parquet as pq
     for name, t in (("cohort.parquet", table),
-                    ("ecg_checks.parquet", ecg_check.table({"study_id": ecg["study_id"].to_numpy()})),
+                    ("ecg_checks.parquet",
+                     ecg_check.table({"study_id": ecg["study_id"].to_numpy()})),
                     ("cxr_checks.parquet", cxr_check.table(
                         {"dicom_id": front["dicom_id"].to_numpy(dtype=object).astype(str)}))):
         with atomic_path(out / name) as tmp:
@@ -158,14 +174,20 @@ def build_cohort(mimic_iv: str | Path, ecg_root: str | Path, cxr_root: str | Pat
     ecg_err = pd.Series(list(ecg_check.errors.values()), dtype="string")
     report = {
         "params_hash": params_hash(cfg), "admissions": len(adm),
+        "order": "candidates from the record lists; CXR files of admissions with ECG and "
+                 "CXR candidates; labs of those with a labelled CXR; ECG records of those "
+                 "with labs too (each count below is within its step)",
         "ecg": {"records": len(ecg), "admissions_with_candidates": int(ecg_cand.sum()),
+                "admissions_checked": int(has_labs.sum()),
                 "admissions_with_valid": int((ecg_pick >= 0).sum()),
                 "records_checked": int((ecg_check.status > 0).sum()),
                 "records_nan": int((ecg_err == "nan").sum()),
                 "records_all_zero": int((ecg_err == "all_zero").sum()),
                 "records_unreadable": int(ecg_err.str.startswith("unreadable").sum())},
-        "labs": {"admissions_with_any": int(has_labs.sum())},
+        "labs": {"admissions_read": int(labelled.sum()),
+                 "admissions_with_any": int(has_labs.sum())},
         "cxr": {"frontal_rows": len(front), "admissions_with_candidates": int(cxr_cand.sum()),
+                "admissions_checked": int((ecg_cand & cxr_cand).sum()),
                 "admissions_with_file": int(cxr_ok.sum()),
                 "missing_files": len(cxr_check.errors),
                 "admissions_with_chexpert": int(labelled.sum())},

@@ -4,6 +4,14 @@ The conversion reads the csv.gz in blocks with pyarrow's streaming CSV reader an
 groups to a Parquet file: memory is bounded by the block size, never the whole file. A stamp
 ``source.json`` in the out's run log (symile_data.runlog, outside the DVC outs: it holds an
 mtime and an absolute path) records the source size and mtime so the conversion runs once.
+Real-file quirks: quoted ``comments`` holding commas and line breaks (``newlines_in_values``),
+empty ``valuenum`` (null: the row is no lab value), any ``valueuom`` spelling (not read:
+valuenum is taken as given, as the reference did).
+
+The cohort labs are never loaded whole: ``stream_cohort_labs`` scans the Parquet batch by batch
+with a pushed-down filter (the 50 itemids, the candidate subjects, the span of their windows) and
+keeps only a running earliest value per (admission, lab): memory is one batch plus
+(admissions x 50) slots, whatever the file size.
 """
 from __future__ import annotations
 
@@ -17,6 +25,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
+from symile_data.mimic.intervals import window_ranges
 from symile_data.mimic.readers import MimicInputError
 from symile_data.runlog import log_dir
 
@@ -42,6 +51,7 @@ def convert_labevents(csv_gz: str | Path, out: str | Path,
     try:
         reader = pacsv.open_csv(
             src, read_options=pacsv.ReadOptions(block_size=block_bytes),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(column_types=LAB_COLUMNS,
                                                  include_columns=list(LAB_COLUMNS)))
     except (pa.ArrowInvalid, OSError) as e:
@@ -51,20 +61,24 @@ def convert_labevents(csv_gz: str | Path, out: str | Path,
             try:
                 for batch in reader:
                     w.write_table(pa.Table.from_batches([batch]).cast(schema))
+                    pa.default_memory_pool().release_unused()   # no creep over blocks
             except pa.ArrowInvalid as e:
                 raise MimicInputError(f"{src}: bad labevents row ({e})") from e
     atomic_write_json(marker, stamp)
     return out
 
 
-def load_cohort_labs(parquet: str | Path, itemids: tuple[int, ...]) -> dict[str, np.ndarray]:
-    """Rows of the given itemids with a non-null valuenum and charttime, as numpy columns:
-    labevent_id, subject_id, item_idx (index into ``itemids``), t_s (int64 s), valuenum."""
-    ds = pads.dataset(str(parquet), format="parquet")
-    flt = (pc.field("itemid").isin(list(itemids)) & pc.field("valuenum").is_valid()
-           & pc.field("charttime").is_valid())
-    t = ds.to_table(columns=["labevent_id", "subject_id", "itemid", "charttime", "valuenum"],
-                    filter=flt)
+LAB_FILTER_COLUMNS = ["labevent_id", "subject_id", "itemid", "charttime", "valuenum"]
+BATCH_ROWS = 1 << 20     # labevents rows per scanned batch (~40 MB of the five columns)
+
+
+def _lab_filter(itemids: tuple[int, ...]) -> pc.Expression:
+    return (pc.field("itemid").isin(list(itemids)) & pc.field("valuenum").is_valid()
+            & pc.field("charttime").is_valid())
+
+
+def _lab_arrays(t: pa.Table | pa.RecordBatch, itemids: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """labevent_id, subject_id, item_idx (index into ``itemids``), t_s (int64 s), valuenum."""
     item = t["itemid"].to_numpy()
     lut = np.asarray(itemids)
     order = np.argsort(lut)
@@ -73,3 +87,87 @@ def load_cohort_labs(parquet: str | Path, itemids: tuple[int, ...]) -> dict[str,
             "item_idx": item_idx, "valuenum": t["valuenum"].to_numpy(),
             # Parquet stores timestamp[s] as ms: normalise to seconds
             "t_s": t["charttime"].cast(pa.timestamp("ms")).cast(pa.int64()).to_numpy() // 1000}
+
+
+def load_cohort_labs(parquet: str | Path, itemids: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Every row of the given itemids with a non-null valuenum and charttime, as numpy columns
+    (whole-table; for tests and small files: the cohort uses ``stream_cohort_labs``)."""
+    t = pads.dataset(str(parquet), format="parquet").to_table(columns=LAB_FILTER_COLUMNS,
+                                                              filter=_lab_filter(itemids))
+    return _lab_arrays(t, itemids)
+
+
+def _skip(rg_stats: dict, lo: dict) -> bool:
+    """True when a row group's min/max statistics exclude every wanted row."""
+    for col, (want_lo, want_hi) in lo.items():
+        st = rg_stats.get(col)
+        if st is not None and st.has_min_max and (st.max < want_lo or st.min > want_hi):
+            return True
+    return False
+
+
+def _scan(parquet, itemids, subjects: np.ndarray, t_lo: int, t_hi: int, batch_rows: int):
+    """Record batches (<= batch_rows) of the wanted rows, one row group at a time: row groups
+    are skipped by their subject_id / charttime statistics (predicate pushdown), the rest is
+    read (five columns) and filtered (itemid, non-null valuenum, subjects, time span)."""
+    import datetime as dt
+    f = pq.ParquetFile(parquet)
+    names = f.schema_arrow.names
+    epoch = dt.datetime(1970, 1, 1)
+    bounds = {"subject_id": (int(subjects[0]), int(subjects[-1])),
+              "charttime": (epoch + dt.timedelta(seconds=t_lo),
+                            epoch + dt.timedelta(seconds=t_hi))}
+    flt = (_lab_filter(itemids) & pc.field("subject_id").isin(subjects)
+           & (pc.field("charttime") >= pa.scalar(t_lo, pa.timestamp("s")))
+           & (pc.field("charttime") <= pa.scalar(t_hi, pa.timestamp("s"))))
+    for i in range(f.metadata.num_row_groups):
+        rg = f.metadata.row_group(i)
+        stats = {names[j]: rg.column(j).statistics for j in range(rg.num_columns)
+                 if names[j] in bounds}
+        if _skip(stats, bounds):
+            continue
+        # one contiguous table: the filter keeps the reader's small chunks, and every batch
+        # costs a pass over the queries
+        t = f.read_row_group(i, columns=LAB_FILTER_COLUMNS).filter(flt).combine_chunks()
+        for batch in t.to_batches(max_chunksize=batch_rows):
+            yield batch
+        del t
+
+
+def stream_cohort_labs(parquet: str | Path, itemids: tuple[int, ...], subject_id: np.ndarray,
+                       win_lo: np.ndarray, win_hi: np.ndarray,
+                       batch_rows: int = BATCH_ROWS) -> np.ndarray:
+    """(n, len(itemids)) valuenum of the earliest row per lab with win_lo[q] <= charttime <=
+    win_hi[q] (int64 s) for subject_id[q]; ties by labevent_id; NaN when none.
+
+    Only rows of these subjects, these itemids and the overall time span are kept: row groups
+    outside the subject / time range are skipped by their statistics, the others are read one at
+    a time (five columns) and filtered. Each batch is reduced to its earliest row per query and
+    merged into a running minimum of (charttime, labevent_id): the same answer as sorting all
+    rows at once.
+    """
+    n, k = len(subject_id), len(itemids)
+    out = np.full(n * k, np.nan)
+    if n == 0:
+        return out.reshape(n, k)
+    subj = np.asarray(subject_id, np.int64)
+    subjects = np.unique(subj)
+    q_group = np.repeat(subj * k, k) + np.tile(np.arange(k), n)          # (n * k,)
+    q_lo = np.repeat(np.asarray(win_lo, np.int64), k)
+    q_hi = np.repeat(np.asarray(win_hi, np.int64), k)
+    best_t = np.full(n * k, np.iinfo(np.int64).max)
+    best_id = np.full(n * k, np.iinfo(np.int64).max)
+    for batch in _scan(parquet, itemids, subjects, int(q_lo.min()), int(q_hi.max()),
+                       batch_rows):
+        if batch.num_rows == 0:
+            continue
+        b = _lab_arrays(batch, itemids)
+        order, lo, hi = window_ranges(b["subject_id"] * k + b["item_idx"], b["t_s"],
+                                      [b["labevent_id"]], q_group, q_lo, q_hi)
+        q = np.flatnonzero(hi > lo)
+        first = order[lo[q]]                                  # earliest of this batch per query
+        t, lid = b["t_s"][first], b["labevent_id"][first]
+        better = (t < best_t[q]) | ((t == best_t[q]) & (lid < best_id[q]))
+        q, first = q[better], first[better]
+        best_t[q], best_id[q], out[q] = t[better], lid[better], b["valuenum"][first]
+    return out.reshape(n, k)

@@ -5,7 +5,7 @@
   out/mimic-iv-ecg/record_list.csv + files/p{4}/p{subject}/s{study}/{study}.hea/.dat
   out/mimic-cxr-jpg/mimic-cxr-2.0.0-{metadata,chexpert,split}.csv.gz
                    + files/p{2}/p{subject}/s{study}/{dicom_id}.jpg
-  out/synth_report.json (written last)
+  out/*/SHA256SUMS.txt (as PhysioNet ships them), out/synth_report.json (written last)
 with the real column sets, events before / inside / after every window, shared events of close
 readmissions, lateral views, missing JPGs, NaN and all-zero ECGs, studies without CheXpert
 labels, StudyTime with fractions, and the planted signal of synth_media.py. The tree is built in
@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from symile_data.config import params_hash
+from symile_data.hashing import sha256_file
 from symile_data.io.atomic import atomic_write_json, read_json
 from symile_data.mimic.config import SynthConfig
 from symile_data.mimic.synth_labs import d_labitems_frame, labevents_frame
@@ -76,6 +77,14 @@ def _hosp_tables(rng, adm: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {"patients": patients, "admissions": admissions}
 
 
+def write_sha256sums(root: Path) -> None:
+    """root/SHA256SUMS.txt as PhysioNet ships it ("<sha256>  <relative path>", sorted): the
+    DVC dependency that stands for every media file of the tree (dvc.yaml mimic_* stages)."""
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.name != "SHA256SUMS.txt")
+    lines = [f"{sha256_file(p)}  {p.relative_to(root).as_posix()}\n" for p in files]
+    (root / "SHA256SUMS.txt").write_text("".join(lines))
+
+
 def synth_tree(out: str | Path, cfg: SynthConfig) -> dict:
     """Write the three trees under ``out``; returns the report (also ``synth_report.json``)."""
     out = Path(out)
@@ -110,6 +119,8 @@ def synth_tree(out: str | Path, cfg: SynthConfig) -> dict:
               "ecg_bad_records": int((ecg["kind"] > 0).sum()),
               "cxr_dicoms": len(meta), "cxr_studies": int(meta["study_id"].nunique()),
               "cxr_missing_jpg": n_missing, "chexpert_studies": len(chexpert)}
+    for root in ("mimic-iv", "mimic-iv-ecg", "mimic-cxr-jpg"):
+        write_sha256sums(part / root)
     atomic_write_json(part / "synth_report.json", report)
     # latents of every admission: the ground truth of the planted signal (for analysis)
     adm.drop(columns=["admit_s"]).to_parquet(part / "latents.parquet", index=False)

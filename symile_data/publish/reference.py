@@ -23,12 +23,14 @@ from symile_data.hashing import sha256_file, sha256_json
 from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
 from symile_data.io.manifest import MANIFEST, read_manifest, schema_from_b64
 from symile_data.io.reader import column_to_numpy, split_files
+from symile_data.publish.tensorfile import TensorFile
 
 log = logging.getLogger(__name__)
 
 EXPORT_RECORD = "symile_data_export.json"
 EXPORT_VERSION = 1
 BATCH_ROWS = 1024   # rows per record batch read from a shard
+BATCH_BYTES = 64 << 20   # streamed exports: rows per batch so one converted batch is ~64 MB
 
 M3_COLUMNS = {"image_feat", "audio_feat", "text_input_ids", "text_attention_mask", "cls_id",
               "lang", "text"}
@@ -56,10 +58,11 @@ def classify(d: Path) -> str | None:
     return None
 
 
-def iter_column(files: list[Path], columns: list[str]) -> Iterator[dict[str, Any]]:
+def iter_column(files: list[Path], columns: list[str],
+                batch_rows: int = BATCH_ROWS) -> Iterator[dict[str, Any]]:
     """Batches of ``columns`` in shard order: {name: (rows, ...) array or list[str]}."""
     for f in files:
-        for batch in pq.ParquetFile(f).iter_batches(batch_size=BATCH_ROWS, columns=columns):
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows, columns=columns):
             yield {n: column_to_numpy(batch.column(n), n) for n in columns}
 
 
@@ -76,6 +79,25 @@ def fill_rows(out: torch.Tensor, files: list[Path], column: str,
     if pos != len(out):
         raise ValueError(f"{where}: shards hold {pos} rows, manifest says {len(out)}")
     return out
+
+
+def batch_rows_for(tf: TensorFile) -> int:
+    """Rows per batch so that one output batch is about BATCH_BYTES."""
+    return max(1, min(BATCH_ROWS, BATCH_BYTES // max(1, tf.row_bytes)))
+
+
+def stream_rows(tf: TensorFile, files: list[Path], column: str,
+                convert: Callable[[np.ndarray], np.ndarray], where: str) -> None:
+    """Row i of ``tf`` = convert(column)[i] in shard order (the streamed ``fill_rows``)."""
+    pos, n = 0, tf.shape[0]
+    for b in iter_column(files, [column], batch_rows_for(tf)):
+        x = convert(b[column])
+        if pos + len(x) > n:
+            raise ValueError(f"{where}: shards hold more than the manifest's {n} rows")
+        tf.write(pos, x)
+        pos += len(x)
+    if pos != n:
+        raise ValueError(f"{where}: shards hold {pos} rows, manifest says {n}")
 
 
 def write_lines(path: Path, files: list[Path], column: str,
@@ -135,6 +157,20 @@ class Exporter:
             torch.save(t, tmp)
         self._finish(rel, shape=list(t.shape), dtype=str(t.dtype).replace("torch.", ""))
         del t
+
+    def tensor_file(self, rel: str, shape: tuple[int, ...], dtype: torch.dtype,
+                    fill: Callable[[TensorFile], None]) -> None:
+        """Like ``tensor`` for tensors larger than memory: ``fill`` writes rows into a
+        TensorFile at a temp name; renamed into place once complete."""
+        if self.done(rel):
+            return
+        with atomic_path(self.out / rel) as tmp:
+            tf = TensorFile(tmp, shape, dtype)
+            try:
+                fill(tf)
+            finally:
+                tf.close()
+        self._finish(rel, shape=list(shape), dtype=str(dtype).replace("torch.", ""))
 
     def text(self, rel: str, files: list[Path], column: str,
              convert: Callable[[list[str]], list[str]] = lambda x: x) -> None:
@@ -199,4 +235,4 @@ def export_reference(src: str | Path, out: str | Path, *, retrieval: str | Path 
 
 
 __all__ = ["export_reference", "classify", "Exporter", "fill_rows", "iter_column",
-           "split_files", "find_key"]
+           "split_files", "find_key", "stream_rows", "batch_rows_for", "TensorFile"]

@@ -10,6 +10,9 @@ reference's long format: ``val_retrieval`` (from the val candidate sets) and ``t
 test candidate sets) hold first one row per query (its own admission, label 1), then for each
 query in order its 9 negative candidates (label 0), with label_hadm_id_ = the query's hadm_id.
 Each row carries its own admission's CXR, ECG and labs.
+
+Every tensor is written row by row into its file (Exporter.tensor_file): memory is one batch of
+~64 MB whatever the split size (the real train CXR tensor is ~12 GB).
 """
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ import torch
 
 from symile_data.io.manifest import read_manifest
 from symile_data.io.reader import split_files, table_to_arrays
-from symile_data.publish.reference import Exporter, fill_rows, iter_column
+from symile_data.publish.reference import (Exporter, TensorFile, batch_rows_for, iter_column,
+                                           stream_rows)
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -34,8 +38,12 @@ ECG_LEADS = 12
 def cxr_to_reference(x: np.ndarray) -> np.ndarray:
     """(n, S*S) uint8 grayscale -> (n, 3, S, S) float32, (x/255 - mean[c]) / std[c]."""
     s = math.isqrt(x.shape[1])
-    g = x.reshape(len(x), 1, s, s).astype(np.float32) / np.float32(255)
-    return (g - IMAGENET_MEAN[None, :, None, None]) / IMAGENET_STD[None, :, None, None]
+    g = x.reshape(len(x), s, s).astype(np.float32) / np.float32(255)
+    out = np.empty((len(x), 3, s, s), np.float32)
+    for c in range(3):                                   # no (n, 3, S, S) temporaries
+        np.subtract(g, IMAGENET_MEAN[c], out=out[:, c])
+        out[:, c] /= IMAGENET_STD[c]
+    return out
 
 
 def ecg_to_reference(x: np.ndarray) -> np.ndarray:
@@ -92,21 +100,21 @@ def source_positions(files: list[Path], row_ids: np.ndarray, where: str) -> np.n
     return pos
 
 
-def gather_rows(out: torch.Tensor, files: list[Path], column: str, convert: Callable,
-                src_pos: np.ndarray) -> torch.Tensor:
-    """out[r] = convert(samples[src_pos[r]]), streaming the samples once in row order."""
+def gather_rows(out: TensorFile, files: list[Path], column: str, convert: Callable,
+                src_pos: np.ndarray) -> None:
+    """out[r] = convert(samples[src_pos[r]]), streaming the samples once in row order; one
+    source batch at a time, its output rows written in pieces of at most one batch."""
     order = np.argsort(src_pos, kind="stable")
     sorted_pos = src_pos[order]
+    step = batch_rows_for(out)
     start = 0
-    for b in iter_column(files, [column]):
+    for b in iter_column(files, [column], step):
         k = len(b[column])
         lo, hi = np.searchsorted(sorted_pos, [start, start + k])
-        if hi > lo:
-            rows = torch.from_numpy(order[lo:hi])
-            out[rows] = torch.from_numpy(np.ascontiguousarray(
-                convert(b[column][sorted_pos[lo:hi] - start])))
+        for a in range(lo, hi, step):                    # a source row may recur 10 times
+            z = min(hi, a + step)
+            out.write_rows(order[a:z], convert(b[column][sorted_pos[a:z] - start]))
         start += k
-    return out
 
 
 def export_mimic(sdir: Path, rdir: Path, out: Path) -> dict[str, Any]:
@@ -128,9 +136,9 @@ def export_mimic(sdir: Path, rdir: Path, out: Path) -> dict[str, Any]:
         files, n = split_files(sdir, split), int(info["rows"])
         sizes[split] = n
         for name, (col, conv, dtype, shape) in COLUMNS.items():
-            ex.tensor(f"{split}/{name}_{split}.pt", lambda c=col, f=conv, d=dtype, s=shape:
-                      fill_rows(torch.empty(n, *s(width(c)), dtype=d), files, c, f,
-                                f"{sdir.name}/{split} {c}"))
+            ex.tensor_file(f"{split}/{name}_{split}.pt", (n, *shape(width(col))), dtype,
+                           lambda tf, c=col, f=conv: stream_rows(tf, files, c, f,
+                                                                 f"{sdir.name}/{split} {c}"))
     for rsplit, name in retrieval_names.items():   # long-format retrieval splits
         files = split_files(sdir, rsplit)
         rows = retrieval_rows(rdir, rsplit)
@@ -138,8 +146,8 @@ def export_mimic(sdir: Path, rdir: Path, out: Path) -> dict[str, Any]:
         sizes[name] = r
         pos = source_positions(files, rows["row_ids"], f"{sdir.name}/{rsplit}")
         for key, (col, conv, dtype, shape) in COLUMNS.items():
-            ex.tensor(f"{name}/{key}_{name}.pt", lambda c=col, f=conv, d=dtype, s=shape:
-                      gather_rows(torch.empty(r, *s(width(c)), dtype=d), files, c, f, pos))
+            ex.tensor_file(f"{name}/{key}_{name}.pt", (r, *shape(width(col))), dtype,
+                           lambda tf, c=col, f=conv: gather_rows(tf, files, c, f, pos))
         ex.tensor(f"{name}/label_hadm_id_{name}.pt",
                   lambda: torch.from_numpy(rows["label_hadm_id"].copy()))
         ex.tensor(f"{name}/label_{name}.pt", lambda: torch.from_numpy(rows["label"].copy()))

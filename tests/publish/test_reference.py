@@ -178,6 +178,25 @@ def test_mimic_round_trip(mimic_root, tmp_path):
     assert not (out / "val" / "label_val.pt").exists()
 
 
+def test_mimic_streamed_in_tiny_batches(mimic_root, tmp_path, monkeypatch):
+    """Batches far smaller than a tensor (one CXR row each): the same tensors as whole-batch
+    writing, readable by plain and memory-mapped torch.load, and valid zip files."""
+    import zipfile
+    root, _ = mimic_root()
+    assert main(["export-reference", str(root), "--out", str(tmp_path / "big")]) == 0
+    monkeypatch.setattr(reference, "BATCH_BYTES", 1)
+    seen = []
+    real = reference.TensorFile.write
+    monkeypatch.setattr(reference.TensorFile, "write",
+                        lambda self, start, x: (seen.append(len(x)), real(self, start, x)))
+    assert main(["export-reference", str(root), "--out", str(tmp_path / "tiny")]) == 0
+    assert max(seen) == 1 and len(seen) > 100
+    for f in sorted((tmp_path / "big").rglob("*.pt")):
+        g = tmp_path / "tiny" / f.relative_to(tmp_path / "big")
+        assert torch.equal(load(f), load(g)) and torch.equal(load(f), torch.load(g, mmap=True))
+        assert zipfile.ZipFile(g).testzip() is None
+
+
 def test_mimic_reference_shapes(mimic_root, tmp_path):
     root, _ = mimic_root(side=320, t=5000, labs=50, sizes=(2, 10, 10))
     export_reference(root, tmp_path / "ref")
