@@ -8,11 +8,15 @@ Output root::
     {out}/image/{encoder_id}/   {out}/audio/{encoder_id}/   {out}/text/{encoder_id}/
     {out}/index.json   which table each modality uses (read by the join)
     {out}/report.json  counts, failures, items/s, dedup factor (sample rows / unique items)
+
+Only items that some sample uses are encoded (a media table may hold more). Sample columns are
+streamed batch by batch; memory holds the distinct image/clip keys, never all rows.
 """
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -22,12 +26,13 @@ import pyarrow.parquet as pq
 from symile_data.features.config import FeaturesConfig
 from symile_data.features.encoders import build_encoder
 from symile_data.features.tables import encode_items
-from symile_data.features.text import TextTokenizer, encode_texts, unique_texts
+from symile_data.features.text import TextTokenizer, encode_texts
 from symile_data.io.atomic import atomic_write_json
 from symile_data.io.manifest import read_manifest
 from symile_data.io.reader import split_files
 
 log = logging.getLogger(__name__)
+SCAN_ROWS = 65_536  # sample rows per streamed batch
 
 
 def _parquet_files(path: Path) -> list[Path]:
@@ -88,31 +93,42 @@ def sample_datasets(root: str | Path) -> list[Path]:
     return dirs
 
 
-def read_split(dataset_dir: Path, split: str, columns: list[str] | None = None) -> pa.Table:
-    files = split_files(dataset_dir, split)
-    return pa.concat_tables([pq.read_table(f, columns=columns) for f in files])
+def iter_sample_columns(datasets: list[Path], columns: list[str],
+                        batch_rows: int = SCAN_ROWS) -> Iterator[pa.RecordBatch]:
+    """Record batches of ``columns`` over every split file of every dataset (streamed)."""
+    for d in datasets:
+        for split in read_manifest(d)["splits"]:
+            for f in split_files(d, split):
+                yield from pq.ParquetFile(f).iter_batches(batch_size=batch_rows,
+                                                          columns=columns)
 
 
-def read_samples(dataset_dir: Path, columns: list[str] | None = None) -> dict[str, pa.Table]:
-    splits = read_manifest(dataset_dir)["splits"]
-    return {s: read_split(dataset_dir, s, columns) for s in splits}
+def used_keys(datasets: list[Path], col: str) -> tuple[pa.Array, int]:
+    """(distinct values of ``col`` over all sample rows, number of rows), streamed: memory is
+    one batch plus the distinct values (bounded by the media pool, not by rows)."""
+    uniq: list[pa.Array] = []
+    rows = 0
+    for b in iter_sample_columns(datasets, [col]):
+        rows += b.num_rows
+        uniq.append(pc.unique(b.column(0)))
+        if len(uniq) >= 64:
+            uniq = [pc.unique(pa.chunked_array(uniq))]
+    if not uniq:
+        return pa.array([], pa.string()), 0
+    return pc.unique(pa.chunked_array(uniq)), rows
 
 
-def _dedup(col_tables: list[pa.Table], col: str) -> dict:
-    rows = sum(t.num_rows for t in col_tables)
-    if not rows:
-        return {"rows": 0, "unique": 0, "dedup_factor": None}
-    uniq = len(pc.unique(pa.chunked_array([c for t in col_tables for c in t[col].chunks])))
-    return {"rows": rows, "unique": uniq, "dedup_factor": round(rows / uniq, 3)}
+def _dedup(rows: int, unique: int) -> dict:
+    return {"rows": rows, "unique": unique,
+            "dedup_factor": round(rows / unique, 3) if unique else None}
 
 
 def encode_m3(cfg: FeaturesConfig, images: str | Path, clips: str | Path,
               samples: str | Path, out: str | Path) -> dict:
-    """Encode unique images, clips and texts of every sample dataset under ``samples``."""
+    """Encode the images, clips and texts that some sample of a dataset under ``samples``
+    uses, each once (items of the media tables that no sample uses are not encoded)."""
     out = Path(out)
     datasets = sample_datasets(samples)
-    tables = [t for d in datasets
-              for t in read_samples(d, ["image_key", "audio_key", "text"]).values()]
     common = dict(device=cfg.device, amp=cfg.amp, dtype=cfg.dtype)
     reports, index = {}, {}
     for modality, path, key_col, model, rev, bs in (
@@ -121,21 +137,27 @@ def encode_m3(cfg: FeaturesConfig, images: str | Path, clips: str | Path,
             ("audio", clips, "audio_key", cfg.audio_model, cfg.audio_revision,
              cfg.batch_size_audio)):
         keys, payloads, upstream = load_media(path, key_col)
+        used, rows = used_keys(datasets, key_col)
+        sel = np.flatnonzero(pc.is_in(pa.array(keys, pa.string()), value_set=used)
+                             .to_numpy(zero_copy_only=False))
         enc = build_encoder(modality, model, rev, pooling=cfg.audio_pooling, **common)
         eid = enc.identity.encoder_id()
-        rep = encode_items(enc, keys, payloads, upstream, out / modality / eid,
+        rep = encode_items(enc, [keys[i] for i in sel], [payloads[i] for i in sel],
+                           [upstream[i] for i in sel], out / modality / eid,
                            batch_size=bs, num_workers=cfg.num_workers,
                            items_per_part=cfg.items_per_part)
-        referenced = pa.chunked_array([c for t in tables for c in t[key_col].chunks])
-        rep["referenced_not_in_media_table"] = int(pc.sum(pc.invert(
-            pc.is_in(pc.unique(referenced), value_set=pa.array(keys, pa.string())))).as_py() or 0)
-        rep.update(_dedup(tables, key_col))
+        rep["referenced_not_in_media_table"] = len(used) - len(sel)
+        rep["media_table_items"] = len(keys)
+        rep.update(_dedup(rows, len(used)))
         reports[modality], index[modality] = rep, f"{modality}/{eid}"
         del enc
     tok = TextTokenizer(cfg.text_model, cfg.text_revision, cfg.text_max_length)
     eid = tok.identity.encoder_id()
-    rep = encode_texts(tok, unique_texts(tables), out / "text" / eid)
-    rep.update(_dedup(tables, "text"))
+    n_rows = sum(int(info["rows"]) for d in datasets
+                 for info in read_manifest(d)["splits"].values())
+    rep = encode_texts(tok, (b.column(0) for b in iter_sample_columns(datasets, ["text"])),
+                       n_rows, out / "text" / eid)
+    rep.update(_dedup(n_rows, rep["unique_items"]))
     reports["text"], index["text"] = rep, f"text/{eid}"
     atomic_write_json(out / "report.json", {"datasets": [d.name for d in datasets],
                                             "modalities": reports})
