@@ -123,6 +123,18 @@ def _dedup(rows: int, unique: int) -> dict:
             "dedup_factor": round(rows / unique, 3) if unique else None}
 
 
+def tokenize_samples(tok: TextTokenizer, datasets: list[Path], out: Path) -> tuple[dict, str]:
+    """Tokenise the distinct texts of the sample datasets (streamed) into
+    ``{out}/text/{encoder_id}/``; returns (report, table dir relative to out)."""
+    eid = tok.identity.encoder_id()
+    n_rows = sum(int(info["rows"]) for d in datasets
+                 for info in read_manifest(d)["splits"].values())
+    rep = encode_texts(tok, (b.column(0) for b in iter_sample_columns(datasets, ["text"])),
+                       n_rows, out / "text" / eid)
+    rep.update(_dedup(n_rows, rep["unique_items"]))
+    return rep, f"text/{eid}"
+
+
 def encode_m3(cfg: FeaturesConfig, images: str | Path, clips: str | Path,
               samples: str | Path, out: str | Path) -> dict:
     """Encode the images, clips and texts that some sample of a dataset under ``samples``
@@ -152,13 +164,7 @@ def encode_m3(cfg: FeaturesConfig, images: str | Path, clips: str | Path,
         reports[modality], index[modality] = rep, f"{modality}/{eid}"
         del enc
     tok = TextTokenizer(cfg.text_model, cfg.text_revision, cfg.text_max_length)
-    eid = tok.identity.encoder_id()
-    n_rows = sum(int(info["rows"]) for d in datasets
-                 for info in read_manifest(d)["splits"].values())
-    rep = encode_texts(tok, (b.column(0) for b in iter_sample_columns(datasets, ["text"])),
-                       n_rows, out / "text" / eid)
-    rep.update(_dedup(n_rows, rep["unique_items"]))
-    reports["text"], index["text"] = rep, f"text/{eid}"
+    reports["text"], index["text"] = tokenize_samples(tok, datasets, out)
     atomic_write_json(out / "report.json", {"datasets": [d.name for d in datasets],
                                             "modalities": reports})
     atomic_write_json(out / "index.json", index)  # written last: the stage's done marker

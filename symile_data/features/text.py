@@ -60,7 +60,12 @@ class TextTokenizer:
 
     def tokenize(self, texts: list[str]) -> tuple[list[list[int]], np.ndarray]:
         """-> (ids per text, truncated flags). ids include the special tokens."""
-        full = self.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
+        bt = getattr(self.tokenizer, "backend_tokenizer", None)
+        if bt is not None and bt.truncation is None and bt.padding is None \
+                and hasattr(bt, "encode_batch_fast"):   # same ids, ~1.7x faster (no offsets)
+            full = [e.ids for e in bt.encode_batch_fast(texts, add_special_tokens=True)]
+        else:
+            full = self.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
         lens = np.fromiter((len(x) for x in full), np.int64, len(full))
         trunc = lens > self.max_length
         if trunc.any():  # keep <s> ... and the final </s>, like truncation=True would
