@@ -35,9 +35,12 @@ def _pow_table(n: int) -> np.ndarray:
     return np.cumprod(out, dtype=np.uint64)   # P^k mod 2^64 (wraps silently for arrays)
 
 
+PIECE_BYTES = 1 << 20   # string bytes hashed at once (temporaries: ~50 B per byte)
+
+
 def hash_strings(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """(n,) uint64 hash per string (nulls hash like the empty string). Memory: ~16 B per byte
-    of the input: call it per chunk."""
+    """(n,) uint64 hash per string (nulls hash like the empty string). Works in pieces of
+    about ``PIECE_BYTES`` of string data, so memory does not grow with the input."""
     if isinstance(values, pa.ChunkedArray):
         parts = [hash_strings(c) for c in values.chunks]
         return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
@@ -45,6 +48,18 @@ def hash_strings(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     n = len(arr)
     if n == 0:
         return np.zeros(0, np.uint64)
+    off = np.frombuffer(arr.buffers()[1], np.int64, count=n + 1, offset=arr.offset * 8)
+    if off[-1] - off[0] > PIECE_BYTES and n > 1:
+        cuts = np.searchsorted(off, off[0] + np.arange(PIECE_BYTES, off[-1] - off[0],
+                                                        PIECE_BYTES))
+        bounds = np.unique(np.concatenate([[0], np.clip(cuts, 1, n - 1), [n]]))
+        return np.concatenate([_hash_piece(arr.slice(a, b - a))
+                               for a, b in zip(bounds[:-1], bounds[1:])])
+    return _hash_piece(arr)
+
+
+def _hash_piece(arr: pa.Array) -> np.ndarray:
+    n = len(arr)
     off = np.frombuffer(arr.buffers()[1], np.int64, count=n + 1, offset=arr.offset * 8)
     lens = np.diff(off)
     if arr.null_count:

@@ -29,7 +29,7 @@ def _texts(rng, n):
     return ["_".join(WORDS[j] for j in rng.integers(0, len(WORDS), kk)) for kk in k]
 
 
-def test_hash_strings_vectorised_and_chunk_independent():
+def test_hash_strings_vectorised_and_chunk_independent(monkeypatch):
     rng = np.random.default_rng(0)
     texts = list(dict.fromkeys(_texts(rng, 3000))) + ["", "a", "ab", "ba"]
     arr = pa.array(texts)
@@ -40,6 +40,10 @@ def test_hash_strings_vectorised_and_chunk_independent():
     one_by_one = np.concatenate([hash_strings(pa.array([t])) for t in texts[:50]])
     assert np.array_equal(whole, chunked) and np.array_equal(whole[:50], one_by_one)
     assert np.array_equal(hash_strings(arr.cast(pa.large_string())), whole)
+    from symile_data.features import keyhash
+    monkeypatch.setattr(keyhash, "PIECE_BYTES", 50)      # hashed in pieces of ~50 bytes
+    assert np.array_equal(hash_strings(arr), whole)
+    assert np.array_equal(hash_strings(arr.slice(3)), whole[3:])
     assert hash_strings(pa.array([None, ""]))[0] == hash_strings(pa.array([""]))[0]
     order = np.argsort(whole)
     assert np.array_equal(lookup(whole[order], whole[order][::-1]),
