@@ -175,8 +175,8 @@ def run_stage(stage: str, work: Path, opt: dict) -> dict:
         cfg = M3TrainConfig(text_model=opt["text_model"], d=opt["eval_d"])
         model = build_from_spec(model_spec("m3", cfg, ds)).eval()
         n = correct = 0
-        for pred, true, _ in m3_predict_chunks(model, "symile", ds, EvalConfig(batch_size=1024),
-                                               torch.device("cpu")):
+        ev = EvalConfig(batch_size=opt["eval_batch"])
+        for pred, true, _ in m3_predict_chunks(model, "symile", ds, ev, torch.device("cpu")):
             n += len(pred)
             correct += int((pred == true).sum())
         return {"rows": te, "queries": n, "accuracy": correct / max(1, n)}
@@ -251,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pool-clips", type=int, default=20, help="clips per language")
     ap.add_argument("--dims", default="1024,1280", help="image,audio feature dims")
     ap.add_argument("--eval-d", type=int, default=8192)
+    ap.add_argument("--eval-batch", type=int, default=256,
+                    help="m3_eval.batch_size: rows per encoder batch and per query chunk (the "
+                         "text tower holds batch x tokens x d floats)")
     ap.add_argument("--stages", default=",".join(STAGES))
     ap.add_argument("--max-rows", default="", help="STAGE=N,...: skip (extrapolate) above N")
     ap.add_argument("--work", default="/tmp/symile-bench-scale")
@@ -278,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     dims = tuple(int(x) for x in args.dims.split(","))
     work.mkdir(parents=True, exist_ok=True)
     make_inputs(work / "inputs", args.w, args.pool_images, args.pool_clips, dims)
-    opt = {"w": args.w, "eval_d": args.eval_d, "text_model": tiny_text_model(work / "inputs")}
+    opt = {"w": args.w, "eval_d": args.eval_d, "eval_batch": args.eval_batch,
+           "text_model": tiny_text_model(work / "inputs")}
     results: dict = {}
     for size in sizes:
         d = work / f"size-{size}"
@@ -296,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.keep:
         shutil.rmtree(work / "inputs", ignore_errors=True)
     print(json.dumps({"dataset": "m3", "w": args.w, "dims": dims, "eval_d": args.eval_d,
+                      "eval_batch": args.eval_batch,
                       "pool": {"images_per_class": args.pool_images,
                                "clips_per_language": args.pool_clips},
                       "sizes": {s: {"train_val_test": split_rows(s), **results.get(s, {})}

@@ -177,18 +177,19 @@ def m3_predict_chunks(model, loss: str, dataset_dir: Path, cfg: EvalConfig, devi
     fn, keys, bs = score_fn(loss), TieKeys(torch.Generator().manual_seed(cfg.seed)), \
         cfg.batch_size
     cols = list(dict.fromkeys([*model.columns, *columns]))
-    buf: dict[str, list] = {"audio": [], "text": [], "row": [], **{c: [] for c in columns}}
+    buf: dict[str, list] = {"audio": [], "text": [], "row": []}
+    vals: dict[str, list] = {c: [] for c in columns}     # query column values (e.g. "text")
     pos = q_done = 0
 
     def flush(k: int):
         nonlocal q_done
         a, t = torch.cat(buf["audio"]), torch.cat(buf["text"])
         rows = np.concatenate(buf["row"])
-        extra = {c: sum(buf[c], []) for c in columns}
+        extra = {c: sum(v, []) for c, v in vals.items()}
         pred = argmax_streamed(lambda c: fn(c, [a[:k], t[:k]]), store, k, q_done, keys)
         q_done += k
-        buf.update(audio=[a[k:]], text=[t[k:]], row=[rows[k:]],
-                   **{c: [v[k:]] for c, v in extra.items()})
+        buf.update(audio=[a[k:]], text=[t[k:]], row=[rows[k:]])
+        vals.update({c: [v[k:]] for c, v in extra.items()})
         return cand_cls[pred], cls[rows[:k]], {c: v[:k] for c, v in extra.items()}
 
     try:
@@ -201,7 +202,7 @@ def m3_predict_chunks(model, loss: str, dataset_dir: Path, cfg: EvalConfig, devi
                 buf["text"].append(_embed(model, "text", batch, device)[sel])
                 buf["row"].append(pos + np.flatnonzero(ob))
                 for c in columns:
-                    buf[c].append([v for v, o in zip(batch[c], ob) if o])
+                    vals[c].append([v for v, o in zip(batch[c], ob) if o])
             pos += n
             while sum(len(r) for r in buf["row"]) >= bs:
                 yield flush(bs)

@@ -70,13 +70,14 @@ def _m3_run(tmp_path, tiny_text_model, loss, ties):
                                pa.FixedSizeListArray.from_arrays(pa.array(feats.ravel()), 8))
     test = test.set_column(test.schema.get_field_index("image_key"), "image_key",
                            pa.array([f"k{i % 23:02d}" for i in range(90)]))
-    ds = write_dataset(tmp_path / "m3", {"train": m3_table(48, "train", seed=1),
-                                         "val": m3_table(16, "val", seed=2), "test": test},
-                       row_group_rows=16)
+    test = test.append_column("text", pa.array([f"w{i}_x{i}" for i in range(90)]))
+    ds = write_dataset(tmp_path / "m3", {"test": test}, row_group_rows=16)
+    write_dataset(tmp_path / "m3tr", {"train": m3_table(48, "train", seed=1),
+                                      "val": m3_table(16, "val", seed=2)})
     cfg = M3TrainConfig(text_model=str(tiny_text_model), d=8, d_indicator=2, epochs=1,
                         batch_size=16, lr=1e-3, weight_decay=0.0, logit_scale_init=-1.0,
                         normalize=False, shuffle_buffer=0)
-    train(ds, tmp_path / "run", "m3", loss, cfg)
+    train(tmp_path / "m3tr", tmp_path / "run", "m3", loss, cfg)
     model, _ = load_checkpoint_model(tmp_path / "run" / "best.pt")
     return ds, test, model
 
@@ -87,13 +88,16 @@ def test_m3_predict_streams_queries_and_equals_whole_split(tmp_path, tiny_text_m
     ev = EvalConfig(batch_size=16, seed=5)
     want_pred, want_true = _old_m3_predict(model, loss, ds, ev, torch.device("cpu"))
     chunks = list(E.m3_predict_chunks(model, loss, ds, ev, torch.device("cpu"),
-                                      columns=("key",)))
+                                      columns=("key", "text")))
     assert len(chunks) >= 3 and max(len(c[0]) for c in chunks) == 16   # ~35 queries
-    pred, true, cols = E.m3_predict(model, loss, ds, ev, torch.device("cpu"), columns=("key",))
+    assert all(len(c[2]["text"]) == len(c[2]["key"]) == len(c[0]) for c in chunks)
+    pred, true, cols = E.m3_predict(model, loss, ds, ev, torch.device("cpu"),
+                                    columns=("key", "text"))
     assert np.array_equal(pred, want_pred) and np.array_equal(true, want_true)
     observed = ~(np.asarray(test["image_missing"]) | np.asarray(test["audio_missing"])
                  | np.asarray(test["text_missing"]))
     assert list(cols["key"]) == [k for k, o in zip(test["key"].to_pylist(), observed) if o]
+    assert [t.split("_")[0][1:] for t in cols["text"]] == [k.split("-")[1] for k in cols["key"]]
 
 
 def test_m3_predict_with_candidates_on_disk(tmp_path, tiny_text_model, monkeypatch):
