@@ -34,7 +34,7 @@ from symile_data.config import params_hash
 from symile_data.features.config import JoinConfig
 from symile_data.features.keyhash import check_unique, hash_strings, lookup
 from symile_data.features.m3 import sample_datasets
-from symile_data.features.text import TokenIndex, gather_tokens
+from symile_data.features.text import TokenIndex
 from symile_data.io.atomic import atomic_write_json, read_json
 from symile_data.io.manifest import read_manifest
 from symile_data.io.parquet import ShardSpec, write_parquet_dataset
@@ -85,10 +85,11 @@ class FeatureIndex:
     def take(self, rows: np.ndarray) -> pa.FixedSizeListArray:
         """(n, D) features of table rows as a fixed_size_list column."""
         n = len(self.keys)
-        mm = np.memmap(self.path, self.dtype, "r", shape=(n, self.dim)) if n else \
-            np.zeros((0, self.dim), self.dtype)
-        vals = np.ascontiguousarray(mm[rows])
-        del mm      # unmap: the touched pages leave the resident set
+        vals = np.empty((len(rows), self.dim), self.dtype)
+        for lo in range(0, len(rows), TokenIndex.PIECE):   # map per piece: bounded residency
+            mm = np.memmap(self.path, self.dtype, "r", shape=(n, self.dim))
+            vals[lo:lo + TokenIndex.PIECE] = mm[rows[lo:lo + TokenIndex.PIECE]]
+            del mm
         return pa.FixedSizeListArray.from_arrays(pa.array(vals.reshape(-1)), self.dim)
 
 
@@ -114,11 +115,7 @@ class Features:
 
     def lookup(self, t: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(image rows, audio rows, text rows, n_tokens) of sample rows ``t``; -1 = missing."""
-        view = self.tokens.open()
-        txt = lookup(view["hash"], hash_strings(t["text"]))
-        ok = np.maximum(txt, 0)
-        n_tok = np.where(txt >= 0, np.asarray(view["offsets"][ok + 1])
-                         - np.asarray(view["offsets"][ok]), 0)
+        txt, n_tok = self.tokens.find(hash_strings(t["text"]))
         return self.image.rows(t["image_key"]), self.audio.rows(t["audio_key"]), txt, n_tok
 
 
@@ -167,9 +164,7 @@ class TrainRows:
             rows = self.reader.read(lo, int(src[-1]) + 1 if len(src) else 0)
             rows = rows.take(pa.array(src - lo))
         img, aud, txt, _ = self.f.lookup(rows)
-        view = self.f.tokens.open()
-        ids, mask = gather_tokens(view, txt, self.L, self.f.tokens.pad_id)
-        del view
+        ids, mask = self.f.tokens.gather(txt, self.L)
         cols = {
             "image_feat": self.f.image.take(img),
             "audio_feat": self.f.audio.take(aud),

@@ -91,6 +91,29 @@ def lookup(sorted_hashes: np.ndarray, query: np.ndarray) -> np.ndarray:
     return np.where(found, pos, -1).astype(np.int64)
 
 
+def lookup_fenced(sorted_hashes: np.ndarray, fence: np.ndarray, step: int,
+                  query: np.ndarray) -> np.ndarray:
+    """``lookup`` for a large (memory-mapped) ``sorted_hashes``: ``fence`` = every step-th hash
+    (in RAM) picks each query's block, a vectorised binary search inside the block finishes.
+    Touches at most the pages of one block (step * 8 B) per query, never the whole file."""
+    n = len(sorted_hashes)
+    if n == 0 or len(query) == 0:
+        return np.full(len(query), -1, np.int64)
+    lo = np.maximum(np.searchsorted(fence, query, "right") - 1, 0).astype(np.int64) * step
+    hi = np.minimum(lo + step, n)
+    while True:                                       # lower bound within [lo, hi)
+        active = np.flatnonzero(lo < hi)
+        if not active.size:
+            break
+        mid = (lo[active] + hi[active]) // 2
+        less = np.asarray(sorted_hashes[mid]) < query[active]
+        lo[active] = np.where(less, mid + 1, lo[active])
+        hi[active] = np.where(less, hi[active], mid)
+    pos = np.minimum(lo, n - 1)
+    found = np.asarray(sorted_hashes[pos]) == query
+    return np.where(found, pos, -1).astype(np.int64)
+
+
 def check_unique(sorted_hashes: np.ndarray, keys: pa.Array, where: str) -> None:
     """Raise when two distinct keys share a hash (``keys`` in the same sorted order)."""
     dup = np.flatnonzero(np.diff(sorted_hashes) == 0)

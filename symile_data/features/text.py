@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from symile_data import schema as S
 from symile_data.features.encoders import EncoderIdentity, load_pretrained, resolved_revision
 from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
-from symile_data.features.keyhash import check_unique, hash_strings
+from symile_data.features.keyhash import check_unique, hash_strings, lookup_fenced
 from symile_data.hashing import sha256_bytes
 from symile_data.progress import progress
 
@@ -222,15 +222,21 @@ def write_token_index(out: Path, parts: list[str]) -> dict:
 class TokenIndex:
     """Memory-mapped token lookup of one text table: hash -> row, row -> ids.
 
-    ``open()`` maps the files anew; drop the returned view after each chunk so that the pages
-    it touched leave the process's resident set (the OS keeps them cached).
+    Every call works in pieces of ``PIECE`` rows and maps the files anew per piece, so at most
+    one piece's pages are resident at a time (the OS keeps them cached): the resident set does
+    not grow with the size of the text table.
     """
+    PIECE = 8192
+    FENCE = 1024      # one hash in RAM per FENCE texts (8 B / 1024 texts) to find a block
 
     def __init__(self, table_dir: str | Path):
         self.dir = Path(table_dir) / INDEX_DIR
         manifest = read_json(Path(table_dir) / "manifest.json")
         self.counts = manifest["index"]
         self.pad_id = int(manifest["pad_id"])
+        view = self.open()
+        self.fence = np.array(view["hash"][::self.FENCE])
+        del view
 
     def _map(self, name: str, n: int) -> np.ndarray:
         if n == 0:
@@ -241,6 +247,32 @@ class TokenIndex:
         n, t = self.counts["texts"], self.counts["tokens"]
         return {"hash": self._map("hash", n), "offsets": self._map("offsets", n + 1),
                 "ids": self._map("ids", t)}
+
+    def _pieces(self, n: int):
+        for lo in range(0, n, self.PIECE):
+            yield lo, min(n, lo + self.PIECE), self.open()
+
+    def find(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row of each text hash or -1, its number of tokens or 0)."""
+        rows = np.full(len(hashes), -1, np.int64)
+        n_tok = np.zeros(len(hashes), np.int64)
+        for lo, hi, view in self._pieces(len(hashes)):
+            r = lookup_fenced(view["hash"], self.fence, self.FENCE, hashes[lo:hi])
+            ok = np.maximum(r, 0)
+            n_tok[lo:hi] = np.where(r >= 0, np.asarray(view["offsets"][ok + 1])
+                                    - np.asarray(view["offsets"][ok]), 0)
+            rows[lo:hi] = r
+            del view
+        return rows, n_tok
+
+    def gather(self, rows: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """(n, length) int32 ids and int8 mask of index rows (cut like pad_tokens)."""
+        ids = np.empty((len(rows), length), np.int32)
+        mask = np.empty((len(rows), length), np.int8)
+        for lo, hi, view in self._pieces(len(rows)):
+            ids[lo:hi], mask[lo:hi] = gather_tokens(view, rows[lo:hi], length, self.pad_id)
+            del view
+        return ids, mask
 
 
 def gather_tokens(view: dict[str, np.ndarray], rows: np.ndarray, length: int, pad_id: int

@@ -11,7 +11,7 @@ import pytest
 from symile_data import schema as S
 from symile_data.features import join as J
 from symile_data.features.config import JoinConfig
-from symile_data.features.keyhash import hash_strings, lookup
+from symile_data.features.keyhash import hash_strings, lookup, lookup_fenced
 from symile_data.features.m3 import encode_m3
 from symile_data.features.tables import read_feature_table
 from symile_data.features.text import (TextTokenizer, TokenIndex, encode_texts, gather_tokens,
@@ -49,9 +49,14 @@ def test_hash_strings_vectorised_and_chunk_independent(monkeypatch):
     assert np.array_equal(lookup(whole[order], whole[order][::-1]),
                           np.arange(len(texts))[::-1])
     assert (lookup(whole[order], np.array([whole.max() + np.uint64(1)], np.uint64)) == -1).all()
+    # the fenced search (blocks of 5 found from every 5th hash) agrees, absent keys included
+    q = np.concatenate([whole, hash_strings(pa.array(["not there", "nor this"]))])
+    rng.shuffle(q)
+    srt = whole[order]
+    assert np.array_equal(lookup_fenced(srt, srt[::5], 5, q), lookup(srt, q))
 
 
-def test_text_tokens_in_parts_equal_one_whole_call(tmp_path, tiny_models):
+def test_text_tokens_in_parts_equal_one_whole_call(tmp_path, tiny_models, monkeypatch):
     tok = TextTokenizer(tiny_models["text"], None, 8)      # short: some texts are cut
     rng = np.random.default_rng(1)
     rows = _texts(rng, 1500)
@@ -78,6 +83,15 @@ def test_text_tokens_in_parts_equal_one_whole_call(tmp_path, tiny_models):
     got_ids, got_mask = gather_tokens(view, np.arange(table.num_rows), 6, index.pad_id)
     assert np.array_equal(got_ids, want_ids) and np.array_equal(got_mask, want_mask)
     assert np.array_equal(lookup(view["hash"], h), np.arange(len(h)))
+    monkeypatch.setattr(TokenIndex, "PIECE", 7)           # pieces of 7 rows, blocks of 4
+    monkeypatch.setattr(TokenIndex, "FENCE", 4)
+    small = TokenIndex(tmp_path / "t")
+    perm = np.random.default_rng(2).permutation(len(h))
+    found, n_tok = small.find(h[perm])
+    assert np.array_equal(found, perm)
+    assert np.array_equal(n_tok, table["n_tokens"].to_numpy()[perm])
+    got_ids, got_mask = small.gather(perm, 6)
+    assert np.array_equal(got_ids, want_ids[perm]) and np.array_equal(got_mask, want_mask[perm])
     # resume: nothing is tokenised again; a part without its marker is redone alone
     again = encode_texts(tok, iter(batches), len(rows), tmp_path / "t", part_texts=40)
     assert again["encoded_this_run"] == 0 and again["skipped_resumed"] == len(uniq)
@@ -147,6 +161,7 @@ def test_join_streams_chunks_and_equals_whole_table_join(tmp_path, tiny_models, 
     reads, takes = [], []
     read, take = J.SplitReader.read, J.FeatureIndex.take
     monkeypatch.setattr(J, "SCAN_ROWS", 97)
+    monkeypatch.setattr(J.TokenIndex, "PIECE", 33)           # memory-map pieces of 33 rows
     monkeypatch.setattr(J.SplitReader, "read",
                         lambda self, a, b: reads.append(b - a) or read(self, a, b))
     monkeypatch.setattr(J.FeatureIndex, "take",
