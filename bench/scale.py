@@ -216,28 +216,37 @@ def fit(points: list[tuple[int, float]]) -> tuple[float, float]:
 
 
 def summarise(results: dict, sizes: list[str]) -> dict:
+    """Per stage: least-squares fits over the measured sizes, and values at the sizes not run.
+
+    Extrapolation (marked): wall from the linear fit; peak RSS from the largest measured
+    size plus the slope between the two largest measured sizes (>= 0), since memory is flat
+    once a stage's chunk is full and a fit through smaller, unsaturated sizes would overstate
+    it.
+    """
     out = {}
     for stage in STAGES:
-        pts = [(r[stage]["rows"], r[stage]) for s, r in results.items()
-               if stage in r and not r[stage].get("extrapolated")]
+        pts = sorted(((r[stage]["rows"], r[stage]) for s, r in results.items()
+                      if stage in r and not r[stage].get("extrapolated")), key=lambda p: p[0])
         if not pts:
             continue
         aw, bw = fit([(n, m["wall_s"]) for n, m in pts])
         am, bm = fit([(n, m["peak_rss_mb"]) for n, m in pts])
-        rss = [m["peak_rss_mb"] for _, m in sorted(pts, key=lambda p: p[0])]
+        top = fit([(n, m["peak_rss_mb"]) for n, m in pts[-2:]])[1] if len(pts) > 1 else 0.0
+        rss = [m["peak_rss_mb"] for _, m in pts]
         out[stage] = {"measured_sizes": len(pts),
                       "wall_s_per_million_rows": round(bw * 1e6, 2),
                       "wall_s_intercept": round(aw, 2),
                       "rss_mb_per_million_rows": round(bm * 1e6, 2),
-                      "rss_mb_intercept": round(am),
+                      "rss_mb_per_million_rows_top_two": round(top * 1e6, 2),
                       "rss_growth_smallest_to_largest": round(rss[-1] / rss[0] - 1, 3)}
         for s in sizes:
             if stage not in results.get(s, {}):
-                rows = sum(split_rows(s)) if stage != "shards" else split_rows(s)[0]
-                rows = split_rows(s)[2] if stage == "eval" else rows
+                tr, va, te = split_rows(s)
+                rows = {"shards": tr, "eval": te}.get(stage, tr + va + te)
                 results.setdefault(s, {})[stage] = {
                     "rows": rows, "wall_s": round(aw + bw * rows, 1),
-                    "peak_rss_mb": round(am + bm * rows), "extrapolated": True}
+                    "peak_rss_mb": round(rss[-1] + max(0.0, top) * (rows - pts[-1][0])),
+                    "extrapolated": True}
     return out
 
 

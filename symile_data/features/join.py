@@ -10,7 +10,7 @@ table is held in memory.
 - samples: read per chunk from the sample shards' row groups.
 Each split is scanned once (missing features, longest text), then written shard by shard with
 ``write_parquet_dataset`` (``take_range`` builds one shard's rows). The memory maps are opened
-anew per chunk so that the pages a chunk touched leave the resident set afterwards.
+anew per piece of 8k rows (``TokenIndex.PIECE``) so that at most one piece's pages are resident.
 
 Missing modalities (image_missing etc.) keep the REAL feature here; the training side
 replaces it with its missing input. A sample whose image or clip failed to encode (or whose

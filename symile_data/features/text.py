@@ -12,7 +12,7 @@ tokenizer identity at ``{root}/text/{encoder_id}/``::
     manifest.json         written last
 
 Scale: the texts are streamed once into 2^k hash buckets on disk (top k bits of the 64-bit
-text hash, k from the row count and ``PART_TEXTS``), then each bucket is deduplicated, sorted
+text hash, k from the row count and ``PART_TEXTS``: 50k-100k texts a part), then each bucket is deduplicated, sorted
 by hash, tokenised in batches straight into Arrow and written as one part. Memory is one part,
 never the whole set (at M3 ``l``, w = 10, nearly all 11M texts are distinct).
 """
@@ -74,7 +74,7 @@ class TextTokenizer:
         return full, trunc
 
 
-PART_TEXTS = 500_000  # unique texts per part (on average): the unit of memory and of resume
+PART_TEXTS = 100_000  # unique texts per part (50-100k): the unit of memory and of resume
 
 
 def _bucket_bits(n_rows: int, part_texts: int) -> int:
