@@ -93,13 +93,14 @@ def sample_datasets(root: str | Path) -> list[Path]:
     return dirs
 
 
-def iter_sample_columns(datasets: list[Path], columns: list[str],
-                        batch_rows: int = SCAN_ROWS) -> Iterator[pa.RecordBatch]:
-    """Record batches of ``columns`` over every split file of every dataset (streamed)."""
+def iter_sample_columns(datasets: list[Path], columns: list[str]
+                        ) -> Iterator[pa.RecordBatch]:
+    """Record batches (``SCAN_ROWS`` rows) of ``columns`` over every split file of every
+    dataset (streamed)."""
     for d in datasets:
         for split in read_manifest(d)["splits"]:
             for f in split_files(d, split):
-                yield from pq.ParquetFile(f).iter_batches(batch_size=batch_rows,
+                yield from pq.ParquetFile(f).iter_batches(batch_size=SCAN_ROWS,
                                                           columns=columns)
 
 

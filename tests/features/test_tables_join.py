@@ -61,9 +61,17 @@ def test_encode_records_failures_and_dedup(tmp_path, tiny_models):
     assert t.schema.field("feat").type == pa.list_(pa.float16(), 32)
 
 
-def test_encode_only_items_that_samples_use(m3, tiny_models):
-    # the media tables hold 6 images / 4 clips; the samples use 5 / 3 (the good ones)
+def test_encode_only_items_that_samples_use(m3, tiny_models, monkeypatch):
+    # the media tables hold 6 images / 4 clips; the samples use 5 / 3 (the good ones); the
+    # sample columns are streamed in batches of 7 rows (46 rows in all)
+    from symile_data.features import m3 as M
+    monkeypatch.setattr(M, "SCAN_ROWS", 7)
+    seen = []
+    iter_batches = pq.ParquetFile.iter_batches
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", lambda self, *a, **k:
+                        (seen.append(b.num_rows) or b for b in iter_batches(self, *a, **k)))
     rep = _encode(m3, tiny_models)["modalities"]
+    assert seen and max(seen) == 7
     for m, used, pool in (("image", 5, 6), ("audio", 3, 4)):
         r = rep[m]
         assert (r["unique_items"], r["ok"], r["failed"], r["encoded_this_run"]) == \
