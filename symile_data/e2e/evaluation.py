@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from symile_data.io.atomic import atomic_write_json, atomic_write_npy, read_json
 from symile_data.m3.build import load_resolved
 from symile_data.train.config import EvalConfig
-from symile_data.train.evaluate import bootstrap, evaluate_run, m3_predict
+from symile_data.train.evaluate import bootstrap, evaluate_run, m3_predict_chunks
 from symile_data.train.factory import load_checkpoint_model
 from symile_data.train.loop import pick_device
 
@@ -96,11 +96,16 @@ def evaluate_m3_runs(run_dirs: Sequence[str | Path], translations_dir: str | Pat
     for run_dir in _runs(run_dirs):
         info = _run_info(run_dir)
         model, payload = load_checkpoint_model(run_dir / f"{cfg.checkpoint}.pt", dev)
-        pred, true, cols = m3_predict(model.to(dev), payload["loss"], Path(info["dataset_dir"]),
-                                      cfg, dev, columns=("text",))
-        correct = pred == true
-        inside, n_words = in_text(pred, cols["text"], words, word_cls)
-        w = int(n_words.max())
+        correct, inside, w = [], [], 0
+        for pred, true, cols in m3_predict_chunks(model.to(dev), payload["loss"],
+                                                  Path(info["dataset_dir"]), cfg, dev,
+                                                  columns=("text",)):   # streamed per chunk
+            hit, n_words = in_text(pred, cols["text"], words, word_cls)
+            correct.append(pred == true)
+            inside.append(hit)
+            w = max(w, int(n_words.max()))
+        correct = np.concatenate(correct) if correct else np.zeros(0, bool)
+        inside = np.concatenate(inside) if inside else np.zeros(0, bool)
         boot = bootstrap(correct, cfg.bootstrap_resamples, cfg.seed)
         runs.append({**info, **boot, "w": w, "in_text_accuracy": float(inside.mean()),
                      "clip_bound": float(inside.mean()) / w})

@@ -1,9 +1,16 @@
 """Join M3 samples with feature tables into M3 training shards (schema ``m3_train``).
 
-Exact join by key, vectorised: for each split the row -> feature-row indices are computed
-once (``pc.index_in`` on image_key / audio_key / text), and each shard's rows are built lazily
-in ``take_range`` (arrow ``take`` on fixed_size_list columns, numpy for tokens), so only one
-shard of joined rows is in memory.
+Exact join by key, streamed per shard chunk: nothing of the size of a split or of a feature
+table is held in memory.
+- image / audio features: each table's parts are copied once into a flat memory-mapped file
+  (``{out}/.join-*/``, removed at the end); keys are looked up by their 64-bit hash in a sorted
+  array (``searchsorted``; 8 B per unique item) and checked against the key itself.
+- text tokens: the text table's on-disk index (``features/text.py``: hash-sorted texts, flat
+  ids + offsets) is memory-mapped per chunk; ids are padded per chunk.
+- samples: read per chunk from the sample shards' row groups.
+Each split is scanned once (missing features, longest text), then written shard by shard with
+``write_parquet_dataset`` (``take_range`` builds one shard's rows). The memory maps are opened
+anew per piece of 8k rows (``TokenIndex.PIECE``) so that at most one piece's pages are resident.
 
 Missing modalities (image_missing etc.) keep the REAL feature here; the training side
 replaces it with its missing input. A sample whose image or clip failed to encode (or whose
@@ -13,7 +20,9 @@ key has no feature row) is an error naming the dataset, split and keys, or with
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -23,124 +32,212 @@ import pyarrow.parquet as pq
 from symile_data import schema as S
 from symile_data.config import params_hash
 from symile_data.features.config import JoinConfig
-from symile_data.features.m3 import read_samples, sample_datasets
-from symile_data.features.tables import read_feature_table
-from symile_data.features.text import pad_tokens
+from symile_data.features.keyhash import check_unique, hash_strings, lookup
+from symile_data.features.m3 import sample_datasets
+from symile_data.features.text import TokenIndex
 from symile_data.io.atomic import atomic_write_json, read_json
 from symile_data.io.card import write_root_card
 from symile_data.io.manifest import read_manifest
 from symile_data.io.parquet import ShardSpec, write_parquet_dataset
+from symile_data.io.reader import split_files
 
 log = logging.getLogger(__name__)
+SCAN_ROWS = 65_536   # rows per chunk of the scan pass (the write pass uses shard ranges)
+# samples-manifest keys copied into the training manifest (export, cards, missingness)
+SAMPLE_EXTRA = ("missing_p", "w", "size", "languages", "classes", "seed")
+
+
+class FeatureIndex:
+    """One image/audio feature table: key -> row by sorted hash, row -> feature by memmap."""
+
+    def __init__(self, table_dir: Path, cache: Path):
+        self.manifest = read_json(table_dir / "manifest.json")
+        self.dim = int(self.manifest["dim"])
+        self.dtype = np.float16 if self.manifest["identity"]["dtype"] == "float16" \
+            else np.float32
+        self.path = cache / f"{table_dir.parent.name}-{table_dir.name}.bin"
+        keys, ok = [], []
+        with open(self.path, "wb") as f:
+            for part in self.manifest["parts"]:
+                t = pq.read_table(table_dir / part, columns=["key", "status", "feat"])
+                keys.append(t["key"].combine_chunks().cast(pa.string()))
+                ok.append(pc.equal(t["status"], "ok").to_numpy(zero_copy_only=False))
+                for c in t["feat"].chunks:   # raw values buffer (null rows: ignored bytes)
+                    vals = np.frombuffer(c.values.buffers()[1], self.dtype)
+                    lo = (c.values.offset + c.offset * self.dim)
+                    f.write(vals[lo:lo + len(c) * self.dim].tobytes())
+        self.keys = pa.concat_arrays(keys) if keys else pa.array([], pa.string())
+        self.ok = np.concatenate(ok) if ok else np.zeros(0, bool)
+        h = hash_strings(self.keys)
+        self.order = np.argsort(h, kind="stable")
+        self.hash = h[self.order]
+        check_unique(self.hash, self.keys.take(pa.array(self.order)), str(table_dir))
+
+    def rows(self, keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Table row of each key, -1 when absent or not ok."""
+        pos = lookup(self.hash, hash_strings(keys))
+        row = np.where(pos >= 0, self.order[np.maximum(pos, 0)], -1)
+        if len(self.keys):
+            same = pc.equal(self.keys.take(pa.array(np.maximum(row, 0))), keys)
+            row[~same.to_numpy(zero_copy_only=False)] = -1
+            row[~self.ok[np.maximum(row, 0)]] = -1
+        return row
+
+    def take(self, rows: np.ndarray) -> pa.FixedSizeListArray:
+        """(n, D) features of table rows as a fixed_size_list column."""
+        n = len(self.keys)
+        vals = np.empty((len(rows), self.dim), self.dtype)
+        for lo in range(0, len(rows), TokenIndex.PIECE):   # map per piece: bounded residency
+            mm = np.memmap(self.path, self.dtype, "r", shape=(n, self.dim))
+            vals[lo:lo + TokenIndex.PIECE] = mm[rows[lo:lo + TokenIndex.PIECE]]
+            del mm
+        return pa.FixedSizeListArray.from_arrays(pa.array(vals.reshape(-1)), self.dim)
 
 
 class Features:
     """The three tables of one feature run (``index.json`` under the features root)."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, cache: Path):
         root = Path(root)
         if not (root / "index.json").exists():
             raise FileNotFoundError(f"{root}: no index.json (run `symile-data features encode`)")
         index = read_json(root / "index.json")
-        self.image, self.image_manifest = read_feature_table(root / index["image"])
-        self.audio, self.audio_manifest = read_feature_table(root / index["audio"])
+        self.image = FeatureIndex(root / index["image"], cache)
+        self.audio = FeatureIndex(root / index["audio"], cache)
+        self.image_manifest, self.audio_manifest = self.image.manifest, self.audio.manifest
         tdir = root / index["text"]
-        self.tokens = pq.read_table(tdir / "tokens.parquet")
         self.text_manifest = read_json(tdir / "manifest.json")
+        if "index" not in self.text_manifest:
+            raise FileNotFoundError(f"{tdir}: text table without a lookup index (written by an "
+                                    "older version; rerun `symile-data features encode`)")
+        self.tokens = TokenIndex(tdir)
         self.dtype = self.image_manifest["identity"]["dtype"]
         self.encoder_ids = {m: index[m].split("/")[-1] for m in ("image", "audio", "text")}
 
+    def lookup(self, t: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(image rows, audio rows, text rows, n_tokens) of sample rows ``t``; -1 = missing."""
+        txt, n_tok = self.tokens.find(hash_strings(t["text"]))
+        return self.image.rows(t["image_key"]), self.audio.rows(t["audio_key"]), txt, n_tok
 
-def _lookup(values: pa.ChunkedArray, table: pa.Table, key: str) -> np.ndarray:
-    """Row index of each value in ``table[key]``, -1 when absent or status != ok."""
-    idx = pc.index_in(values, value_set=table[key]).to_numpy(zero_copy_only=False)
-    idx = np.where(np.isnan(idx.astype(np.float64)), -1, idx).astype(np.int64)
-    if "status" in table.column_names:
-        ok = pc.equal(table["status"], "ok").to_numpy(zero_copy_only=False)
-        idx = np.where((idx >= 0) & ok[np.maximum(idx, 0)], idx, -1)
-    return idx
+
+class SplitReader:
+    """Row ranges of one split of a sample dataset, read from the shards' row groups."""
+
+    def __init__(self, dataset_dir: Path, split: str, columns: list[str]):
+        self.columns = columns
+        self.groups: list[tuple[Path, int, int]] = []      # (file, row group, first row)
+        n = 0
+        for f in split_files(dataset_dir, split):
+            meta = pq.ParquetFile(f).metadata
+            for g in range(meta.num_row_groups):
+                self.groups.append((f, g, n))
+                n += meta.row_group(g).num_rows
+        self.num_rows = n
+        self.starts = np.array([g[2] for g in self.groups] + [n], np.int64)
+
+    def read(self, start: int, stop: int) -> pa.Table:
+        lo = max(0, int(np.searchsorted(self.starts, start, "right")) - 1)
+        hi = int(np.searchsorted(self.starts, stop, "left"))
+        parts = [pq.ParquetFile(f).read_row_group(g, columns=self.columns)
+                 for f, g, _ in self.groups[lo:max(hi, lo + 1)]]
+        t = pa.concat_tables(parts) if parts else pa.table({})
+        return t.slice(start - int(self.starts[lo]), stop - start)
+
+    def chunks(self, rows: int) -> Iterator[tuple[int, pa.Table]]:
+        for s in range(0, self.num_rows, rows):
+            yield s, self.read(s, min(self.num_rows, s + rows))
 
 
 class TrainRows:
-    """RowSource of one split: samples + features; rows with a missing feature removed."""
+    """RowSource of one split: samples + features per chunk; dropped rows skipped."""
 
-    def __init__(self, samples: pa.Table, feats: Features, ids: np.ndarray, mask: np.ndarray,
-                 img_idx: np.ndarray, aud_idx: np.ndarray, txt_idx: np.ndarray):
-        self.samples, self.f = samples, feats
-        self.ids, self.mask = ids, mask               # (n_unique_texts, L)
-        self.img_idx, self.aud_idx, self.txt_idx = img_idx, aud_idx, txt_idx
-        self.num_rows = samples.num_rows
+    def __init__(self, reader: SplitReader, feats: Features, keep: np.ndarray | None,
+                 length: int):
+        self.reader, self.f, self.keep, self.L = reader, feats, keep, length
+        self.num_rows = reader.num_rows if keep is None else len(keep)
 
     def take_range(self, start: int, stop: int) -> pa.Table:
-        rows = self.samples.slice(start, stop - start)
-        ti = self.txt_idx[start:stop]
-        L = self.ids.shape[1]
+        if self.keep is None:
+            rows = self.reader.read(start, stop)
+        else:
+            src = self.keep[start:stop]
+            lo = int(src[0]) if len(src) else 0
+            rows = self.reader.read(lo, int(src[-1]) + 1 if len(src) else 0)
+            rows = rows.take(pa.array(src - lo))
+        img, aud, txt, _ = self.f.lookup(rows)
+        ids, mask = self.f.tokens.gather(txt, self.L)
         cols = {
-            "image_feat": self.f.image["feat"].take(pa.array(self.img_idx[start:stop])),
-            "audio_feat": self.f.audio["feat"].take(pa.array(self.aud_idx[start:stop])),
-            "text_input_ids": pa.FixedSizeListArray.from_arrays(
-                pa.array(self.ids[ti].reshape(-1)), L),
+            "image_feat": self.f.image.take(img),
+            "audio_feat": self.f.audio.take(aud),
+            "text_input_ids": pa.FixedSizeListArray.from_arrays(pa.array(ids.reshape(-1)),
+                                                                self.L),
             "text_attention_mask": pa.FixedSizeListArray.from_arrays(
-                pa.array(self.mask[ti].reshape(-1)), L),
+                pa.array(mask.reshape(-1)), self.L),
         }
         for name, col in cols.items():
             rows = rows.append_column(name, col)
         return rows
 
 
-def _split_rows(name: str, split: str, t: pa.Table, feats: Features, cfg: JoinConfig,
-                report: dict) -> tuple[pa.Table, np.ndarray, np.ndarray, np.ndarray]:
-    img = _lookup(t["image_key"], feats.image, "key")
-    aud = _lookup(t["audio_key"], feats.audio, "key")
-    txt = _lookup(t["text"], feats.tokens, "text")
-    bad = (img < 0) | (aud < 0) | (txt < 0)
-    if bad.any():
-        keys = t["key"].filter(pa.array(bad)).to_pylist()[:10]
-        reasons = {"image": int((img < 0).sum()), "audio": int((aud < 0).sum()),
-                   "text": int((txt < 0).sum())}
-        msg = (f"{name}/{split}: {int(bad.sum())} sample(s) without an ok feature "
-               f"({reasons}); first keys {keys}")
-        if cfg.on_missing_feature == "error":
-            raise ValueError(msg + " (see the feature tables' status/error columns, or set "
-                             "m3_shards.on_missing_feature: drop)")
-        log.warning("%s; dropped", msg)
-        report.setdefault("dropped", {})[split] = {"rows": int(bad.sum()), **reasons,
-                                                   "first_keys": keys}
-        keep = pa.array(~bad)
-        t, img, aud, txt = t.filter(keep), img[~bad], aud[~bad], txt[~bad]
-    return t, img, aud, txt
+def _scan_split(name: str, split: str, reader: SplitReader, feats: Features, cfg: JoinConfig,
+                report: dict) -> tuple[np.ndarray | None, int]:
+    """One pass over a split: (kept rows or None = all, longest kept text in tokens)."""
+    bad_rows, reasons, first_keys, longest = [], {"image": 0, "audio": 0, "text": 0}, [], 0
+    for s, t in reader.chunks(SCAN_ROWS):
+        img, aud, txt, n_tok = feats.lookup(t)
+        bad = (img < 0) | (aud < 0) | (txt < 0)
+        longest = max(longest, int(n_tok[~bad].max()) if (~bad).any() else 0)
+        if bad.any():
+            for k, v in (("image", img), ("audio", aud), ("text", txt)):
+                reasons[k] += int((v < 0).sum())
+            bad_rows.append(s + np.flatnonzero(bad))
+            if len(first_keys) < 10:
+                first_keys += t["key"].filter(pa.array(bad)).to_pylist()[:10 - len(first_keys)]
+    if not bad_rows:
+        return None, longest or 3
+    bad = np.concatenate(bad_rows)
+    msg = (f"{name}/{split}: {len(bad)} sample(s) without an ok feature "
+           f"({reasons}); first keys {first_keys}")
+    if cfg.on_missing_feature == "error":
+        raise ValueError(msg + " (see the feature tables' status/error columns, or set "
+                         "m3_shards.on_missing_feature: drop)")
+    log.warning("%s; dropped", msg)
+    report.setdefault("dropped", {})[split] = {"rows": int(len(bad)), **reasons,
+                                               "first_keys": first_keys}
+    keep = np.setdiff1d(np.arange(reader.num_rows, dtype=np.int64), bad, assume_unique=True)
+    return keep, longest or 3
 
 
 def join_dataset(dataset_dir: Path, feats: Features, out_dir: Path, cfg: JoinConfig) -> dict:
     name = dataset_dir.name
     src_manifest = read_manifest(dataset_dir)
-    splits = read_samples(dataset_dir, S.m3_samples_schema().names)
+    columns = S.m3_samples_schema().names
     report: dict = {"dataset": name}
-    prepared = {s: _split_rows(name, s, t, feats, cfg, report) for s, t in splits.items()}
-    n_tok = feats.tokens["n_tokens"].to_numpy()
+    readers = {s: SplitReader(dataset_dir, s, columns) for s in src_manifest["splits"]}
+    scanned = {s: _scan_split(name, s, r, feats, cfg, report) for s, r in readers.items()}
     if cfg.text_length == "fixed":
         L = cfg.text_fixed_length
-        per_split = {s: L for s in prepared}
+        per_split = {s: L for s in scanned}
     else:  # reference: each split padded to its longest text; one schema per dataset -> max
-        per_split = {s: int(n_tok[p[3]].max()) if len(p[3]) else 3 for s, p in prepared.items()}
+        per_split = {s: longest for s, (_, longest) in scanned.items()}
         L = max(per_split.values())
-    ids, mask = pad_tokens(feats.tokens["input_ids"], L, int(feats.text_manifest["pad_id"]))
-    d_img = feats.image_manifest["dim"]
-    d_aud = feats.audio_manifest["dim"]
+    d_img, d_aud = feats.image.dim, feats.audio.dim
     schema = S.m3_train_schema(d_img, d_aud, L, feats.dtype)
-    sources = {s: TrainRows(t, feats, ids, mask, img, aud, txt)
-               for s, (t, img, aud, txt) in prepared.items()}
+    sources = {s: TrainRows(readers[s], feats, keep, L) for s, (keep, _) in scanned.items()}
     h = params_hash(cfg, {"features": feats.encoder_ids,
                           "samples_params_hash": src_manifest.get("params_hash"), "L": L})
     spec = ShardSpec.from_config(cfg)
+    src_extra = src_manifest.get("extra", {})
     extra = {"features": {"image": feats.image_manifest["identity"],
                           "audio": feats.audio_manifest["identity"],
                           "text": feats.text_manifest["identity"]},
              "text_length_mode": cfg.text_length, "text_max_len_per_split": per_split,
              "missing_modalities": "image/audio/text_missing rows carry the real feature; "
                                    "the training side replaces it",
+             **{k: src_extra[k] for k in SAMPLE_EXTRA if k in src_extra},
              "samples": {"name": src_manifest.get("name"),
-                         "params_hash": src_manifest.get("params_hash")}}
+                         "params_hash": src_manifest.get("params_hash"),
+                         "params": src_extra.get("params")}}
     write_parquet_dataset(out_dir / name, sources, schema, name=name, params_hash=h, spec=spec,
                           flags=src_manifest.get("flags"), extra=extra)
     report.update({"rows": {s: src.num_rows for s, src in sources.items()}, "text_len": L,
@@ -151,8 +248,10 @@ def join_dataset(dataset_dir: Path, feats: Features, out_dir: Path, cfg: JoinCon
 def join_m3(samples: str | Path, features: str | Path, out: str | Path, cfg: JoinConfig) -> dict:
     """Write one training dataset per sample dataset under ``samples``; report to out/."""
     out = Path(out)
-    feats = Features(features)
-    reports = [join_dataset(d, feats, out, cfg) for d in sample_datasets(samples)]
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".join-") as cache:
+        feats = Features(features, Path(cache))
+        reports = [join_dataset(d, feats, out, cfg) for d in sample_datasets(samples)]
     atomic_write_json(out / "report.json", {"datasets": reports})
     write_root_card(out, "Symile-M3 training shards (samples + features)")
     return {"datasets": reports}

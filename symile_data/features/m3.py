@@ -9,11 +9,15 @@ Output root::
     {out}/index.json   which table each modality uses (read by the join)
     {out}/report.json  counts, failures, dedup factor (sample rows / unique items); seconds,
                        items/s and resume counts go to the run log (symile_data.runlog)
+
+Only items that some sample uses are encoded (a media table may hold more). Sample columns are
+streamed batch by batch; memory holds the distinct image/clip keys, never all rows.
 """
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -23,13 +27,14 @@ import pyarrow.parquet as pq
 from symile_data.features.config import FeaturesConfig
 from symile_data.features.encoders import build_encoder
 from symile_data.features.tables import encode_items
-from symile_data.features.text import TextTokenizer, encode_texts, unique_texts
+from symile_data.features.text import TextTokenizer, encode_texts
 from symile_data.io.atomic import atomic_write_json
 from symile_data.io.manifest import read_manifest
 from symile_data.io.reader import split_files
 from symile_data.runlog import write_report_and_facts
 
 log = logging.getLogger(__name__)
+SCAN_ROWS = 65_536  # sample rows per streamed batch
 
 
 def _parquet_files(path: Path) -> list[Path]:
@@ -96,58 +101,98 @@ def sample_datasets(root: str | Path) -> list[Path]:
     return dirs
 
 
-def read_split(dataset_dir: Path, split: str, columns: list[str] | None = None) -> pa.Table:
-    files = split_files(dataset_dir, split)
-    return pa.concat_tables([pq.read_table(f, columns=columns) for f in files])
+def iter_sample_columns(datasets: list[Path], columns: list[str]
+                        ) -> Iterator[pa.RecordBatch]:
+    """Record batches (``SCAN_ROWS`` rows) of ``columns`` over every split file of every
+    dataset (streamed)."""
+    for d in datasets:
+        for split in read_manifest(d)["splits"]:
+            for f in split_files(d, split):
+                yield from pq.ParquetFile(f).iter_batches(batch_size=SCAN_ROWS,
+                                                          columns=columns)
 
 
-def read_samples(dataset_dir: Path, columns: list[str] | None = None) -> dict[str, pa.Table]:
-    splits = read_manifest(dataset_dir)["splits"]
-    return {s: read_split(dataset_dir, s, columns) for s in splits}
+def used_keys(datasets: list[Path], col: str) -> tuple[pa.Array, int]:
+    """(distinct values of ``col`` over all sample rows, number of rows), streamed: memory is
+    one batch plus the distinct values (bounded by the media pool, not by rows)."""
+    uniq: list[pa.Array] = []
+    rows = 0
+    for b in iter_sample_columns(datasets, [col]):
+        rows += b.num_rows
+        uniq.append(pc.unique(b.column(0)))
+        if len(uniq) >= 64:
+            uniq = [pc.unique(pa.chunked_array(uniq))]
+    if not uniq:
+        return pa.array([], pa.string()), 0
+    return pc.unique(pa.chunked_array(uniq)), rows
 
 
-def _dedup(col_tables: list[pa.Table], col: str) -> dict:
-    rows = sum(t.num_rows for t in col_tables)
-    if not rows:
-        return {"rows": 0, "unique": 0, "dedup_factor": None}
-    uniq = len(pc.unique(pa.chunked_array([c for t in col_tables for c in t[col].chunks])))
-    return {"rows": rows, "unique": uniq, "dedup_factor": round(rows / uniq, 3)}
+def _dedup(rows: int, unique: int) -> dict:
+    return {"rows": rows, "unique": unique,
+            "dedup_factor": round(rows / unique, 3) if unique else None}
+
+
+def tokenize_samples(tok: TextTokenizer, datasets: list[Path], out: Path) -> tuple[dict, str]:
+    """Tokenise the distinct texts of the sample datasets (streamed) into
+    ``{out}/text/{encoder_id}/``; returns (report, table dir relative to out)."""
+    eid = tok.identity.encoder_id()
+    n_rows = sum(int(info["rows"]) for d in datasets
+                 for info in read_manifest(d)["splits"].values())
+    rep = encode_texts(tok, (b.column(0) for b in iter_sample_columns(datasets, ["text"])),
+                       n_rows, out / "text" / eid)
+    rep.update(_dedup(n_rows, rep["unique_items"]))
+    return rep, f"text/{eid}"
+
+
+def media_specs(cfg: FeaturesConfig, images, clips) -> tuple:
+    """(modality, media table, key column, model, revision, batch size) per media modality."""
+    return (("image", images, "image_key", cfg.image_model, cfg.image_revision,
+             cfg.batch_size_image),
+            ("audio", clips, "audio_key", cfg.audio_model, cfg.audio_revision,
+             cfg.batch_size_audio))
+
+
+def media_items(cfg: FeaturesConfig, modality: str, path, key_col: str, datasets: list[Path]):
+    """(keys, payload paths, upstream errors, used keys, sample rows, indices of the used keys)
+    of one media table: only items some sample uses are encoded; images from the original
+    file (``image_source: source``) or the stored copy."""
+    src = "source_path" if modality == "image" and cfg.image_source == "source" else "path"
+    keys, payloads, upstream = load_media(path, key_col, src)
+    used, rows = used_keys(datasets, key_col)
+    sel = np.flatnonzero(pc.is_in(pa.array(keys, pa.string()), value_set=used)
+                         .to_numpy(zero_copy_only=False))
+    return keys, payloads, upstream, used, rows, sel
+
+
+def media_encoder(cfg: FeaturesConfig, modality: str, model: str, rev: str | None):
+    return build_encoder(modality, model, rev, pooling=cfg.audio_pooling,
+                         image_source=cfg.image_source, image_processor=cfg.image_processor,
+                         device=cfg.device, amp=cfg.amp, dtype=cfg.dtype)
 
 
 def encode_m3(cfg: FeaturesConfig, images: str | Path, clips: str | Path,
               samples: str | Path, out: str | Path) -> dict:
-    """Encode unique images, clips and texts of every sample dataset under ``samples``."""
+    """Encode the images, clips and texts that some sample of a dataset under ``samples``
+    uses, each once (items of the media tables that no sample uses are not encoded)."""
     out = Path(out)
     datasets = sample_datasets(samples)
-    tables = [t for d in datasets
-              for t in read_samples(d, ["image_key", "audio_key", "text"]).values()]
-    common = dict(device=cfg.device, amp=cfg.amp, dtype=cfg.dtype)
     reports, index = {}, {}
-    for modality, path, key_col, model, rev, bs in (
-            ("image", images, "image_key", cfg.image_model, cfg.image_revision,
-             cfg.batch_size_image),
-            ("audio", clips, "audio_key", cfg.audio_model, cfg.audio_revision,
-             cfg.batch_size_audio)):
-        src = "source_path" if modality == "image" and cfg.image_source == "source" else "path"
-        keys, payloads, upstream = load_media(path, key_col, src)
-        enc = build_encoder(modality, model, rev, pooling=cfg.audio_pooling,
-                            image_source=cfg.image_source, image_processor=cfg.image_processor,
-                            **common)
+    for modality, path, key_col, model, rev, bs in media_specs(cfg, images, clips):
+        keys, payloads, upstream, used, rows, sel = media_items(cfg, modality, path, key_col,
+                                                                datasets)
+        enc = media_encoder(cfg, modality, model, rev)
         eid = enc.identity.encoder_id()
-        rep = encode_items(enc, keys, payloads, upstream, out / modality / eid,
+        rep = encode_items(enc, [keys[i] for i in sel], [payloads[i] for i in sel],
+                           [upstream[i] for i in sel], out / modality / eid,
                            batch_size=bs, num_workers=cfg.num_workers,
                            items_per_part=cfg.items_per_part)
-        referenced = pa.chunked_array([c for t in tables for c in t[key_col].chunks])
-        rep["referenced_not_in_media_table"] = int(pc.sum(pc.invert(
-            pc.is_in(pc.unique(referenced), value_set=pa.array(keys, pa.string())))).as_py() or 0)
-        rep.update(_dedup(tables, key_col))
+        rep["referenced_not_in_media_table"] = len(used) - len(sel)
+        rep["media_table_items"] = len(keys)
+        rep.update(_dedup(rows, len(used)))
         reports[modality], index[modality] = rep, f"{modality}/{eid}"
         del enc
     tok = TextTokenizer(cfg.text_model, cfg.text_revision, cfg.text_max_length)
-    eid = tok.identity.encoder_id()
-    rep = encode_texts(tok, unique_texts(tables), out / "text" / eid)
-    rep.update(_dedup(tables, "text"))
-    reports["text"], index["text"] = rep, f"text/{eid}"
+    reports["text"], index["text"] = tokenize_samples(tok, datasets, out)
     write_report_and_facts(out, {"datasets": [d.name for d in datasets],  # rates -> logs/
                                  "modalities": reports})
     atomic_write_json(out / "index.json", index)  # written last: the stage's done marker

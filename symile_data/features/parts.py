@@ -25,32 +25,25 @@ import torch
 
 from symile_data import ranks
 from symile_data.features.config import FeaturesConfig
-from symile_data.features.encoders import build_encoder
-from symile_data.features.m3 import encode_m3, load_media
+from symile_data.features.m3 import encode_m3, media_encoder, media_items, media_specs, sample_datasets
 from symile_data.features.tables import encode_items
 
 log = logging.getLogger(__name__)
 
 
-def _media(cfg: FeaturesConfig, images, clips):
-    """(modality, table path, key column, model, revision, batch size) per media modality."""
-    return (("image", images, "image_key", cfg.image_model, cfg.image_revision,
-             cfg.batch_size_image),
-            ("audio", clips, "audio_key", cfg.audio_model, cfg.audio_revision,
-             cfg.batch_size_audio))
-
-
 def encode_media_parts(cfg: FeaturesConfig, images: str | Path, clips: str | Path,
-                       out: str | Path, worker: tuple[int, int]) -> dict:
-    """Encode worker (w, W)'s parts of the image and audio tables; no manifests."""
+                       samples: str | Path, out: str | Path, worker: tuple[int, int]) -> dict:
+    """Encode worker (w, W)'s parts of the used image and audio items; no manifests (the same
+    item selection and encoder identity as ``encode_m3``, so its merge finds the parts done)."""
     out, reports = Path(out), {}
-    for modality, path, key_col, model, rev, bs in _media(cfg, images, clips):
-        keys, payloads, upstream = load_media(path, key_col)
-        enc = build_encoder(modality, model, rev, pooling=cfg.audio_pooling,
-                            device=cfg.device, amp=cfg.amp, dtype=cfg.dtype)
+    datasets = sample_datasets(samples)
+    for modality, path, key_col, model, rev, bs in media_specs(cfg, images, clips):
+        keys, payloads, upstream, _, _, sel = media_items(cfg, modality, path, key_col, datasets)
+        enc = media_encoder(cfg, modality, model, rev)
         reports[modality] = encode_items(
-            enc, keys, payloads, upstream, out / modality / enc.identity.encoder_id(),
-            batch_size=bs, num_workers=cfg.num_workers, items_per_part=cfg.items_per_part,
+            enc, [keys[i] for i in sel], [payloads[i] for i in sel], [upstream[i] for i in sel],
+            out / modality / enc.identity.encoder_id(), batch_size=bs,
+            num_workers=cfg.num_workers, items_per_part=cfg.items_per_part,
             worker=worker, write_manifest=False)
         del enc
     log.info("worker %d/%d: %s", worker[0], worker[1], reports)
@@ -71,7 +64,7 @@ def encode_m3_parallel(cfg: FeaturesConfig, images, clips, samples, out) -> dict
         return encode_m3(cfg, images, clips, samples, out)
     started, _ = ranks.init_from_env("cpu", backend="gloo")   # barriers only
     try:
-        encode_media_parts(_rank_device(cfg), images, clips, out,
+        encode_media_parts(_rank_device(cfg), images, clips, samples, out,
                            (ranks.rank(), ranks.world_size()))
         ranks.barrier()
         report = encode_m3(cfg, images, clips, samples, out) if ranks.is_main() else None
@@ -87,7 +80,7 @@ def encode_m3_on_dask(cfg: FeaturesConfig, images, clips, samples, out, *, sched
                       workers: int, gpu: bool = False) -> dict:
     """Media parts as ``workers`` tasks on a running dask scheduler, then the merge here."""
     from distributed import Client
-    paths = [str(Path(p).resolve()) for p in (images, clips, out)]
+    paths = [str(Path(p).resolve()) for p in (images, clips, samples, out)]
     with Client(scheduler, timeout="30s") as client:
         futures = [client.submit(encode_media_parts, cfg, *paths, (w, workers), pure=False,
                                  resources={"GPU": 1} if gpu else None, key=f"features-{w}")

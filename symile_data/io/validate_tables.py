@@ -95,14 +95,45 @@ def check_feature_table(d: Path, manifest: dict[str, Any]) -> tuple[list[str], d
 
 
 def check_text_tokens(d: Path, manifest: dict[str, Any]) -> tuple[list[str], dict[str, int]]:
-    path = d / "tokens.parquet"
-    if not path.exists():
-        return ["tokens.parquet: missing"], {}
-    problems, meta, _ = parquet_problems(path)
-    if meta is not None and meta.num_rows != manifest.get("rows"):
-        problems.append(f"tokens.parquet: {meta.num_rows} rows, manifest.json says "
-                        f"{manifest.get('rows')}")
-    return problems, {"rows": meta.num_rows if meta is not None else 0}
+    """Text table (features.text): hash-bucket parts ``part-*.parquet`` each with its
+    ``part-*.done.json`` marker, and the lookup index ``index/{hash,offsets,ids}.bin`` whose
+    sizes follow the manifest's counts (uint64 per text, int64 per text + 1, int32 per token)."""
+    parts = manifest.get("parts")
+    if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
+        return [f"manifest.json: 'parts' must be a list of file names, got {parts!r}"], {}
+    problems: list[str] = []
+    rows = 0
+    for part in parts:
+        path = d / part
+        if not path.exists():
+            problems.append(f"{part}: missing")
+            continue
+        found, meta, _ = parquet_problems(path)
+        problems += found
+        if meta is None:
+            continue
+        rows += meta.num_rows
+        marker = path.with_name(path.name.removesuffix(".parquet") + ".done.json")
+        info, err = _json(marker) if marker.exists() else (None, f"{marker.name}: missing")
+        if err:
+            problems.append(err)
+        elif info.get("rows") != meta.num_rows:
+            problems.append(f"{marker.name}: says {info.get('rows')} rows, "
+                            f"{part} holds {meta.num_rows}")
+    if rows != manifest.get("rows"):
+        problems.append(f"parts hold {rows} rows, manifest.json says {manifest.get('rows')}")
+    counts = manifest.get("index") or {}
+    texts, tokens = counts.get("texts"), counts.get("tokens")
+    for name, size in (("hash.bin", None if texts is None else 8 * texts),
+                       ("offsets.bin", None if texts is None else 8 * (texts + 1)),
+                       ("ids.bin", None if tokens is None else 4 * tokens)):
+        f = d / "index" / name
+        if not f.exists():
+            problems.append(f"index/{name}: missing")
+        elif size is not None and f.stat().st_size != size:
+            problems.append(f"index/{name}: {f.stat().st_size} bytes, manifest.json index "
+                            f"counts {counts} give {size}")
+    return problems, {"rows": rows}
 
 
 def check_tables(d: Path, tables: list[Path]) -> tuple[list[str], dict[str, int]]:

@@ -103,8 +103,10 @@ class M3SamplesConfig:
     missing_p: float = 0.0                 # Bernoulli(p) per modality, train/val only
     embed_media: bool = False              # HF Image/Audio bytes instead of references
     wds_export: bool = False               # also write raw media as WebDataset tars
-    block_rows: int = 1_000_000            # rows per RNG block (output independent of shards)
-    max_rows_per_shard: int = 1_000_000
+    # rows per RNG block (output independent of shards); with max_rows_per_shard, the memory
+    # unit of the stage: peak RSS is flat in the number of rows (docs/m3.md "Scale")
+    block_rows: int = 100_000
+    max_rows_per_shard: int = 250_000
     target_shard_bytes: int = 500_000_000
     row_group_rows: int = 8192
     wds_samples_per_shard: int = 1000

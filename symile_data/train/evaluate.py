@@ -7,21 +7,28 @@ pairwise dot products. Ties are broken at random with a seeded generator.
 - M3: predict the image from (audio, text) among all distinct test images (by image_key);
   correct when the retrieved image's class equals the query's class (chance ~ 1 / classes).
 - MIMIC: predict the CXR from (ECG, labs) among the stored candidate sets (1 of K).
+M3 and MIMIC stream: queries in chunks of ``batch_size``, candidate embeddings in a bounded
+store (``train/retrieval.py``), so memory does not grow with the split; the chunks, scores
+and tie-break stream are those of the whole-split computation, so the results are the same.
 """
 from __future__ import annotations
 
 import itertools
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import torch
 from torch import Tensor
 
 from symile_data.io.reader import ParquetIterable, ParquetMapDataset, split_files
 from symile_data.train.config import EvalConfig
 from symile_data.train.loss import clip_scores, mip_scores
+from symile_data.train.retrieval import EmbeddingStore, TieKeys, argmax_streamed
 from symile_data.train.loop import autocast, pick_device, to_device
 
 log = logging.getLogger(__name__)
@@ -107,35 +114,145 @@ def eval_m3(model, loss: str, dataset_dir: Path, cfg: EvalConfig, device) -> np.
     return pred_cls == true_cls
 
 
+def _nrows(batch: dict[str, Any]) -> int:
+    return len(next(iter(batch.values())))
+
+
+def m3_candidates(files: Sequence[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(candidate rows, fully observed mask (rows,), cls_id (rows,)) of a split, streamed.
+
+    Candidates: every distinct fully observed image (by image_key), the first row carrying
+    each key, in key order (np.unique's order). Memory: a few bytes per row, no embedding.
+    """
+    cols = ["image_key", "cls_id", "image_missing", "audio_missing", "text_missing"]
+    keys, obs, cls = [], [], []
+    for f in files:
+        for b in pq.ParquetFile(f).iter_batches(batch_size=65_536, columns=cols):
+            t = pa.Table.from_batches([b])
+            miss = [t[c].to_numpy(zero_copy_only=False) for c in cols[2:]]
+            obs.append(~(miss[0] | miss[1] | miss[2]))
+            cls.append(t["cls_id"].to_numpy(zero_copy_only=False))
+            keys.append(t["image_key"].combine_chunks().filter(pa.array(obs[-1])))
+    observed = np.concatenate(obs) if obs else np.zeros(0, bool)
+    k = pa.concat_arrays(keys) if keys else pa.array([], pa.string())
+    order = pc.sort_indices(k).to_numpy()             # stable: first row of a key first
+    ks = k.take(pa.array(order))
+    new = pc.not_equal(ks.slice(1), ks.slice(0, len(ks) - 1)).to_numpy(zero_copy_only=False) \
+        if len(ks) > 1 else np.zeros(0, bool)
+    first = np.concatenate([[0], 1 + np.flatnonzero(new)]) if len(ks) else np.zeros(0, int)
+    return (np.flatnonzero(observed)[order[first]], observed,
+            np.concatenate(cls) if cls else np.zeros(0, np.int16))
+
+
+@torch.no_grad()
+def _embed(model, modality: str, batch: dict[str, Any], device) -> Tensor:
+    with autocast(device):
+        return model.encode(modality, to_device(batch, device)).float().cpu()
+
+
+def m3_predict_chunks(model, loss: str, dataset_dir: Path, cfg: EvalConfig, device,
+                      columns: Sequence[str] = ()
+                      ) -> Iterator[tuple[np.ndarray, np.ndarray, dict[str, Any]]]:
+    """Per query chunk: (retrieved image's cls_id, query's cls_id, {column: values}).
+
+    Streamed: one pass stores the candidates' image embeddings (``EmbeddingStore``: RAM up to
+    1 GiB, else on disk), a second streams the queries in chunks of ``cfg.batch_size`` and
+    scores each against the candidates (read in bounded chunks). Same batches, chunks and
+    tie-breaks as scoring the whole split at once, hence the same results.
+    """
+    files = split_files(dataset_dir, cfg.split)
+    cand_rows, observed, cls = m3_candidates(files)
+    slot = np.full(len(observed), -1, np.int64)
+    slot[cand_rows] = np.arange(len(cand_rows))
+    cand_cls = cls[cand_rows]
+    store, pos = None, 0
+    for batch in ParquetIterable(files, columns=list(model.columns), batch_size=cfg.batch_size):
+        n = _nrows(batch)
+        s = slot[pos:pos + n]
+        pos += n
+        if (s >= 0).any():
+            emb = _embed(model, "image", batch, device)
+            store = store or EmbeddingStore(len(cand_rows), emb.shape[1])
+            store.put(s[s >= 0], emb[torch.from_numpy(s >= 0)])
+    fn, keys, bs = score_fn(loss), TieKeys(torch.Generator().manual_seed(cfg.seed)), \
+        cfg.batch_size
+    cols = list(dict.fromkeys([*model.columns, *columns]))
+    buf: dict[str, list] = {"audio": [], "text": [], "row": []}
+    vals: dict[str, list] = {c: [] for c in columns}     # query column values (e.g. "text")
+    pos = q_done = 0
+
+    def flush(k: int):
+        nonlocal q_done
+        a, t = torch.cat(buf["audio"]), torch.cat(buf["text"])
+        rows = np.concatenate(buf["row"])
+        extra = {c: sum(v, []) for c, v in vals.items()}
+        pred = argmax_streamed(lambda c: fn(c, [a[:k], t[:k]]), store, k, q_done, keys)
+        q_done += k
+        buf.update(audio=[a[k:]], text=[t[k:]], row=[rows[k:]])
+        vals.update({c: [v[k:]] for c, v in extra.items()})
+        return cand_cls[pred], cls[rows[:k]], {c: v[:k] for c, v in extra.items()}
+
+    try:
+        for batch in ParquetIterable(files, columns=cols, batch_size=bs):
+            n = _nrows(batch)
+            ob = observed[pos:pos + n]
+            if ob.any():
+                sel = torch.from_numpy(ob)
+                buf["audio"].append(_embed(model, "audio", batch, device)[sel])
+                buf["text"].append(_embed(model, "text", batch, device)[sel])
+                buf["row"].append(pos + np.flatnonzero(ob))
+                for c in columns:
+                    vals[c].append([v for v, o in zip(batch[c], ob) if o])
+            pos += n
+            while sum(len(r) for r in buf["row"]) >= bs:
+                yield flush(bs)
+        left = sum(len(r) for r in buf["row"])
+        if left:
+            yield flush(left)
+    finally:
+        if store is not None:
+            store.close()
+
+
 def m3_predict(model, loss: str, dataset_dir: Path, cfg: EvalConfig, device,
                columns: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """(retrieved image's cls_id, query's cls_id, {column: the queries' values}) per query."""
-    files = split_files(dataset_dir, cfg.split)
-    cols = list(dict.fromkeys([*model.columns, "image_key", *columns]))
-    batches = ParquetIterable(files, columns=cols, batch_size=cfg.batch_size)
-    enc, col = _encode(model, batches, ("image", "audio", "text"), device)
-    observed = ~(col["image_missing"] | col["audio_missing"] | col["text_missing"])
-    keys = np.asarray(col["image_key"], dtype=object)
-    # candidates: every distinct fully observed test image (first row carrying each key)
-    _, first = np.unique(keys[observed], return_index=True)
-    cand_rows = np.flatnonzero(observed)[first]
-    q_rows = np.flatnonzero(observed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    pred = _argmax_chunks(loss, enc["image"][cand_rows],
-                          [enc["audio"][q_rows], enc["text"][q_rows]], cfg.batch_size, gen)
-    return (col["cls_id"][cand_rows][pred], col["cls_id"][q_rows],
-            {c: np.asarray(col[c], dtype=object)[q_rows] for c in columns})
+    parts = list(m3_predict_chunks(model, loss, dataset_dir, cfg, device, columns))
+    if not parts:
+        return np.zeros(0, np.int16), np.zeros(0, np.int16), {c: np.zeros(0, object)
+                                                              for c in columns}
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            {c: np.asarray(sum((list(p[2][c]) for p in parts), []), dtype=object)
+             for c in columns})
+
+
+def _mimic_store(model, files: Sequence[Path], cfg: EvalConfig, device
+                 ) -> tuple[dict[str, EmbeddingStore], np.ndarray]:
+    """Every row's (ecg, labs, cxr) embeddings in stores (RAM or disk), and hadm_id per row."""
+    stores: dict[str, EmbeddingStore] = {}
+    hadm, pos = [], 0
+    n_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    batches = ParquetIterable(files, columns=list(model.columns) + ["hadm_id"],
+                              batch_size=cfg.batch_size)
+    for batch in batches:
+        n = _nrows(batch)
+        for m in ("ecg", "labs", "cxr"):
+            emb = _embed(model, m, batch, device)
+            if m not in stores:
+                stores[m] = EmbeddingStore(n_rows, emb.shape[1])
+            stores[m].put(np.arange(pos, pos + n), emb)
+        hadm.append(np.asarray(batch["hadm_id"]))
+        pos += n
+    return stores, (np.concatenate(hadm) if hadm else np.zeros(0, np.int64))
 
 
 def eval_mimic(model, loss: str, dataset_dir: Path, retrieval_dir: Path, cfg: EvalConfig,
                device) -> np.ndarray:
+    """Queries in chunks of ``cfg.batch_size``; embeddings stored once (RAM up to 1 GiB)."""
     files = split_files(dataset_dir, cfg.split)
-    batches = ParquetIterable(files, columns=list(model.columns) + ["hadm_id"],
-                              batch_size=cfg.batch_size)
-    enc, col = _encode(model, batches, ("ecg", "labs", "cxr"), device)
+    stores, hadm = _mimic_store(model, files, cfg, device)
     sets = ParquetMapDataset(split_files(retrieval_dir, cfg.split)).read_all(
         ["query_hadm_id", "candidate_hadm_ids", "label"])
-    hadm = col["hadm_id"]
     order = np.argsort(hadm, kind="stable")
 
     def rows_of(ids: np.ndarray) -> np.ndarray:
@@ -147,11 +264,20 @@ def eval_mimic(model, loss: str, dataset_dir: Path, retrieval_dir: Path, cfg: Ev
                              f"'{cfg.split}' retrieval sets are not in {dataset_dir}")
         return rows
 
-    q = torch.from_numpy(rows_of(sets["query_hadm_id"].numpy()))
-    c = torch.from_numpy(rows_of(sets["candidate_hadm_ids"].numpy().reshape(-1))
-                         ).view(len(q), -1)                                  # (Q, K)
-    scores = set_scores(loss, enc["cxr"][c], [enc["ecg"][q], enc["labs"][q]])
-    pred = argmax_random_ties(scores, torch.Generator().manual_seed(cfg.seed))
+    q = rows_of(sets["query_hadm_id"].numpy())
+    c = rows_of(sets["candidate_hadm_ids"].numpy().reshape(-1)).reshape(len(q), -1)  # (Q, K)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    preds = []
+    try:
+        for lo in range(0, len(q), cfg.batch_size):   # torch.rand per chunk = one (Q, K) draw
+            qs, cs = q[lo:lo + cfg.batch_size], c[lo:lo + cfg.batch_size]
+            cand = stores["cxr"].take(cs.reshape(-1)).view(len(qs), cs.shape[1], -1)
+            scores = set_scores(loss, cand, [stores["ecg"].take(qs), stores["labs"].take(qs)])
+            preds.append(argmax_random_ties(scores, gen))
+    finally:
+        for st in stores.values():
+            st.close()
+    pred = torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long)
     return pred.numpy() == sets["label"].long().numpy()
 
 

@@ -32,7 +32,7 @@ def test_rerun_removes_stale_part_temporaries(tmp_path, tiny_models):
     index = read_json(tmp_path / "features" / "index.json")
     stale = [tmp_path / "features" / index[m] / f".{name}.{dead.pid}.tmp"
              for m, name in (("image", "part-00000.parquet"), ("audio", "part-00000.done.json"),
-                             ("text", "tokens.parquet"))]
+                             ("text", "part-00000.parquet"))]
     for p in stale:
         p.write_bytes(b"half")
     assert sum(not e["ok"] for e in validate_tree(tmp_path / "features")) == 3

@@ -41,12 +41,13 @@ def test_worker_parts_are_disjoint_and_merge(tmp_path, kit, tiny_models):
     cfg, single = _setup(tmp_path, kit, tiny_models)
     media, out = tmp_path / "media", tmp_path / "parts"
     rep = encode_media_parts(cfg, media / "m3_images.parquet", media / "m3_clips.parquet",
-                             out, (1, 2))
+                             tmp_path / "samples", out, (1, 2))
     names = sorted(p.name for p in (out / "image").rglob("part-*.parquet"))   # 7 items, 2 a part
     assert names == ["part-00001.parquet", "part-00003.parquet"]
     # parts 1 and 3: img002, img003 and the corrupt img006 (recorded as failed)
     assert rep["image"]["encoded_this_run"] == 2 and not list(out.rglob("manifest.json"))
-    encode_media_parts(cfg, media / "m3_images.parquet", media / "m3_clips.parquet", out, (0, 2))
+    encode_media_parts(cfg, media / "m3_images.parquet", media / "m3_clips.parquet",
+                       tmp_path / "samples", out, (0, 2))
     merged = encode_m3(cfg, media / "m3_images.parquet", media / "m3_clips.parquet",
                        tmp_path / "samples", out)
     assert merged["modalities"]["image"]["encoded_this_run"] == 0

@@ -43,8 +43,10 @@ def _tables(root: Path, name="features"):
     return {m: read_feature_table(root / name / index[m])[0] for m in ("image", "audio")}, index
 
 
-def test_encode_records_failures_and_dedup(m3, tiny_models):
-    rep = _encode(m3, tiny_models)["modalities"]
+def test_encode_records_failures_and_dedup(tmp_path, tiny_models):
+    make_media(tmp_path / "media", n_images=6, n_clips=4)
+    make_samples(tmp_path / "samples", "symile-m3-2-xs", n_images=6, n_clips=4)  # refs failures
+    rep = _encode(tmp_path, tiny_models)["modalities"]
     img, aud = rep["image"], rep["audio"]
     assert (img["unique_items"], img["ok"], img["failed"]) == (6, 5, 1)
     assert (aud["unique_items"], aud["ok"], aud["failed"]) == (4, 3, 1)
@@ -52,11 +54,33 @@ def test_encode_records_failures_and_dedup(m3, tiny_models):
     assert "3.wav" in aud["failures"][0]["error"]  # the failing file is named
     assert img["rows"] == 46 and img["dedup_factor"] == pytest.approx(46 / img["unique"], 1e-3)
     assert rep["text"]["dedup_factor"] > 1
-    tables, _ = _tables(m3)
+    tables, _ = _tables(tmp_path)
     t = tables["image"]
     assert t["key"].to_pylist() == sorted(t["key"].to_pylist())
     assert t.filter(pa.compute.equal(t["status"], "failed"))["feat"].null_count == 1
     assert t.schema.field("feat").type == pa.list_(pa.float16(), 32)
+
+
+def test_encode_only_items_that_samples_use(m3, tiny_models, monkeypatch):
+    # the media tables hold 6 images / 4 clips; the samples use 5 / 3 (the good ones); the
+    # sample columns are streamed in batches of 7 rows (46 rows in all)
+    from symile_data.features import m3 as M
+    monkeypatch.setattr(M, "SCAN_ROWS", 7)
+    seen = []
+    iter_batches = pq.ParquetFile.iter_batches
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", lambda self, *a, **k:
+                        (seen.append(b.num_rows) or b for b in iter_batches(self, *a, **k)))
+    rep = _encode(m3, tiny_models)["modalities"]
+    assert seen and max(seen) == 7
+    for m, used, pool in (("image", 5, 6), ("audio", 3, 4)):
+        r = rep[m]
+        assert (r["unique_items"], r["ok"], r["failed"], r["encoded_this_run"]) == \
+            (used, used, 0, used)
+        assert r["media_table_items"] == pool and r["unique"] == used
+        assert r["dedup_factor"] == pytest.approx(r["rows"] / used, 1e-3)
+    tables, _ = _tables(m3)
+    assert tables["image"]["key"].to_pylist() == [f"img{i:03d}" for i in range(5)]
+    assert tables["audio"]["key"].to_pylist() == [f"aud{i:03d}" for i in range(3)]
 
 
 def test_upstream_failed_rows_are_not_decoded(tmp_path, tiny_models):
@@ -85,11 +109,11 @@ def test_features_stable_and_resumable(m3, tiny_models):
     assert rep_b["modalities"]["image"]["encoded_this_run"] == 5
     # resume: a full rerun encodes nothing; a part without its marker is redone alone
     again = _encode(m3, tiny_models, out="b")["modalities"]
-    assert again["image"]["encoded_this_run"] == 0 and again["image"]["skipped_resumed"] == 6
+    assert again["image"]["encoded_this_run"] == 0 and again["image"]["skipped_resumed"] == 5
     part0 = sorted((m3 / "b" / "image").rglob("part-00000.done.json"))[0]
     part0.unlink()
     redo = _encode(m3, tiny_models, out="b")["modalities"]["image"]
-    assert redo["skipped_resumed"] == 3 and redo["encoded_this_run"] == 3
+    assert redo["skipped_resumed"] == 2 and redo["encoded_this_run"] == 3
 
 
 def test_duplicate_content_gets_identical_features(tmp_path, tiny_models):
@@ -112,7 +136,8 @@ def test_join_is_exact(m3, tiny_models):
     _encode(m3, tiny_models)
     rep = join_m3(m3 / "samples", m3 / "features", m3 / "shards", JoinConfig())
     tables, index = _tables(m3)
-    tokens = pq.read_table(m3 / "features" / index["text"] / "tokens.parquet").to_pylist()
+    tokens = pa.concat_tables([pq.read_table(f) for f in sorted(
+        (m3 / "features" / index["text"]).glob("part-*.parquet"))]).to_pylist()
     tok = {r["text"]: r["input_ids"] for r in tokens}
     feat = {m: dict(zip(t["key"].to_pylist(), t["feat"].to_pylist())) for m, t in tables.items()}
     samples = {s: pq.read_table(split_files(m3 / "samples" / "symile-m3-2-xs", s)[0])

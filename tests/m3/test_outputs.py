@@ -92,3 +92,30 @@ def test_unknown_size_and_bad_w_are_config_errors():
     with pytest.raises(ConfigError, match="ws"):
         from_dict(M3SamplesConfig, {"ws": [3]}, "params.yaml:m3_samples")
     assert dataclasses.replace(M3SamplesConfig(), sizes=("xs",)).split_rows("xs")[0] == 500_000
+
+
+def test_samples_are_drawn_block_by_block(built, tmp_path, monkeypatch):
+    """Scale (issue 11): the stage never draws more than one block of rows at once, and the
+    shards it writes hold exactly the rows of the whole split drawn in one go."""
+    from symile_data.m3 import sampling
+    sizes, draw = [], sampling.sample_block
+    monkeypatch.setattr(sampling, "sample_block",
+                        lambda inp, n, *a, **k: sizes.append(n) or draw(inp, n, *a, **k))
+    cfg = M3SamplesConfig(ws=(2,), custom_sizes={"demo": [300, 50, 50]}, missing_p=P_MISSING,
+                          block_rows=64, max_rows_per_shard=100)
+    build_samples(tmp_path / "a", cfg, built["translations"], built["images"], built["clips"])
+    assert sizes and max(sizes) == 64                            # 400 rows, blocks of 64
+    got = pq.ParquetDataset(sorted((tmp_path / "a" / NAME).glob("train-*.parquet"))).read()
+    assert len(list((tmp_path / "a" / NAME).glob("train-*.parquet"))) == 3
+    monkeypatch.setattr(sampling, "sample_block", draw)
+    from symile_data.m3.samples import load_inputs
+    from symile_data.schema import m3_samples_schema
+    whole = sampling.SplitSource(load_inputs(2, built["translations"], built["images"],
+                                             built["clips"]), "train", 300, 0, P_MISSING,
+                                 m3_samples_schema(), block_rows=64).take_range(0, 300)
+    assert got.equals(whole.cast(got.schema))
+
+
+def test_default_blocks_bound_memory():
+    cfg = M3SamplesConfig()
+    assert cfg.block_rows <= 100_000 and cfg.max_rows_per_shard <= 250_000
