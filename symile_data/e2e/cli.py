@@ -109,7 +109,8 @@ def run_stage(stage: str, argv: list[str] | None = None) -> int:
 
 def train_stage(kind: str, argv: list[str] | None = None) -> int:
     """Entry point of the ``m3_train`` / ``mimic_train`` DVC stages (matrix over method): same
-    as ``symile-data train --model KIND --loss METHOD``, settings from section ``{kind}_train``."""
+    as ``symile-data train --model KIND --loss METHOD``, settings from section ``{kind}_train``
+    (``--section`` picks another section of the same dataclass, e.g. ``m3_missing_train``)."""
     from symile_data.train.config import TRAIN_CONFIGS
     from symile_data.train.loop import train
     ap = argparse.ArgumentParser(prog=f"{kind}_train", description=train_stage.__doc__)
@@ -117,10 +118,12 @@ def train_stage(kind: str, argv: list[str] | None = None) -> int:
     ap.add_argument("--method", required=True, choices=list(METHODS))
     ap.add_argument("--out", required=True, help="run dir")
     ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--section", default=f"{kind}_train",
+                    help=f"params section with the training settings (default {kind}_train)")
     ap.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     args = ap.parse_args(argv)
     train(args.dataset, args.out, kind, args.method,
-          load_section(TRAIN_CONFIGS[kind], f"{kind}_train", args.params), device=args.device)
+          load_section(TRAIN_CONFIGS[kind], args.section, args.params), device=args.device)
     return 0
 
 
