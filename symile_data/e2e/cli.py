@@ -102,21 +102,24 @@ def _run(stage: str, args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_args(ap: argparse.ArgumentParser) -> None:
+def _train_args(ap: argparse.ArgumentParser, kind: str) -> None:
     ap.add_argument("--dataset", required=True, help="training dataset dir (manifest.json)")
     ap.add_argument("--method", required=True, choices=list(METHODS))
     ap.add_argument("--out", required=True, help="run dir")
     ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--section", default=f"{kind}_train",
+                    help=f"params section with the training settings (default {kind}_train)")
     ap.add_argument("--device", default=None, help="torch device (default: cuda if available)")
 
 
 def _train(kind: str, args: argparse.Namespace) -> int:
     """Same as ``symile-data train --model KIND --loss METHOD``, settings from section
-    ``{kind}_train`` (the ``m3_train`` / ``mimic_train`` DVC stages, matrix over method)."""
+    ``{kind}_train`` (the ``m3_train`` / ``mimic_train`` DVC stages, matrix over method;
+    ``--section`` picks another section of the same dataclass, e.g. ``m3_missing_train``)."""
     from symile_data.train.config import TRAIN_CONFIGS
     from symile_data.train.loop import train
     train(args.dataset, args.out, kind, args.method,
-          load_section(TRAIN_CONFIGS[kind], f"{kind}_train", args.params), device=args.device)
+          load_section(TRAIN_CONFIGS[kind], args.section, args.params), device=args.device)
     return 0
 
 
@@ -128,7 +131,8 @@ COMMANDS = {stage: stage_runner.Command(STAGE_NAMES[stage], HELP[stage],
             for stage in HELP}
 TRAIN = {kind: stage_runner.Command(f"{kind}_train", f"train Symile or CLIP on the {kind} "
                                     f"shards (settings from section {kind}_train)",
-                                    _train_args, functools.partial(_train, kind),
+                                    functools.partial(_train_args, kind=kind),
+                                    functools.partial(_train, kind),
                                     locks=("out",))
          for kind in ("m3", "mimic")}
 

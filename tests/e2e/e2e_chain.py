@@ -40,6 +40,8 @@ TOY = {
     "xor_eval": {"bootstrap_resamples": 3},
     "m3_train": {"text_model": "data/models/tiny/xlm-roberta", "d": 16, "epochs": 1,
                  "batch_size": 32, "num_workers": 0, "torch_threads": 1},
+    "m3_missing_train": {"text_model": "data/models/tiny/xlm-roberta", "d": 16, "epochs": 1,
+                         "batch_size": 32, "num_workers": 0, "torch_threads": 1},
     "m3_eval": {"bootstrap_resamples": 3},
     "mimic_train": {"d": 16, "epochs": 1, "batch_size": 16, "num_workers": 0,
                     "torch_threads": 1, "cnn_width": 4, "cxr_pool": 8, "ecg_pool": 8,

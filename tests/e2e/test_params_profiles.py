@@ -22,7 +22,8 @@ SECTIONS = {
     "features_tiny_models": TinyModelsConfig, "features_m3": FeaturesConfig,
     "m3_shards": JoinConfig, "xor_train": XorTrainConfig, "xor_eval": EvalConfig,
     "m3_train": M3TrainConfig, "m3_eval": EvalConfig, "mimic_train": MimicTrainConfig,
-    "mimic_eval": EvalConfig, "m3_missing": M3MissingConfig, "report": ReportConfig,
+    "mimic_eval": EvalConfig, "m3_missing": M3MissingConfig,
+    "m3_missing_train": M3TrainConfig, "report": ReportConfig,
 }
 PATH_ONLY = {"mimic_sources"}          # read by dvc.yaml interpolation only
 FILES = ("params.yaml", "params-real.yaml")
@@ -52,6 +53,10 @@ def test_real_profile_is_the_reference():
             m["logit_scale_init"], m["negatives"], m["normalize"]) == \
         (8192, 256, 24, 1e-4, 0.0, -6.0, "n", False)
     assert m["text_model"] == "xlm-roberta-large"
+    miss = real["m3_missing_train"]               # the paper's missingness runs: lr / wd differ
+    assert {k: v for k, v in miss.items() if k not in ("lr", "weight_decay")} == \
+        {k: v for k, v in m.items() if k not in ("lr", "weight_decay")}
+    assert (miss["lr"], miss["weight_decay"]) == (1e-5, 1e-3)
     assert (x["d"], x["batch_size"], x["epochs"], x["lr"], x["weight_decay"],
             x["logit_scale_init"], x["negatives"]) == (8192, 280, 80, 5e-4, 0.2, -7.0, "n_squared")
     assert (x["cxr_encoder"], x["ecg_encoder"], x["cnn_width"], x["cxr_pool"],
