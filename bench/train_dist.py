@@ -4,7 +4,7 @@ Training: ``torchrun --standalone --nproc_per_node R -m symile_data.cli train`` 
 intra-op thread per rank) on synthetic M3 training shards (1024-d image and 1280-d audio
 float16 features, 16 text tokens, a tiny random XLM-R text tower), Symile O(N), the SAME
 global batch for R = 1 and 2 (R x batch_size rows), so the ratio is the strong-scaling
-speed-up. samples/s = training rows of all epochs / wall seconds of the run (timing.json;
+speed-up. samples/s = training rows of all epochs / wall seconds of the run (run log timing.json;
 includes the val pass and checkpoints).
 Features: the image and audio parts of tiny random CLIP / Whisper models over synthetic JPEGs
 and WAVs, split over R spawned ranks (features.parts.encode_media_parts); items/s = items /
@@ -90,7 +90,8 @@ def train_run(data: Path, text_model: Path, work: Path, ranks: int, args) -> dic
            str(ranks), "-m", "symile_data.cli", "train", "--dataset-dir", str(data), "--model",
            "m3", "--loss", "symile", "--out", str(run), "--params", str(params)]
     subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=1800)
-    wall = json.loads((run / "timing.json").read_text())["wall_s"]
+    from symile_data.runlog import read_run_log
+    wall = read_run_log(run)["wall_s"]               # run facts live outside the run dir
     done = json.loads((run / "done.json").read_text())
     rows = done["steps"] * done["global_batch"]
     return {"ranks": ranks, "global_batch": done["global_batch"], "steps": done["steps"],
@@ -110,7 +111,7 @@ def media(root: Path, n_images: int, n_clips: int) -> tuple[Path, Path]:
         Image.fromarray(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)).save(buf, "JPEG")
         (root / "img" / f"{i}.jpg").write_bytes(buf.getvalue())
         irows.append({"image_key": f"img{i:05d}", "synset": "n0", "cls_id": 0,
-                      "source_path": f"{i}.jpg", "path": f"img/{i}.jpg", "width": 256,
+                      "source_path": str(root / "img" / f"{i}.jpg"), "path": f"img/{i}.jpg", "width": 256,
                       "height": 256, "status": "ok", "error": None})
     for i in range(n_clips):
         wav = (0.3 * np.sin(np.arange(48000) * (0.05 + 0.001 * i))).astype(np.float32)
@@ -126,7 +127,7 @@ def media(root: Path, n_images: int, n_clips: int) -> tuple[Path, Path]:
 
 def _feature_rank(rank: int, world: int, cfg, images: str, clips: str, out: str) -> None:
     from symile_data.features.parts import encode_media_parts
-    reports = encode_media_parts(cfg, images, clips, out, (rank, world))
+    reports = encode_media_parts(cfg, images, clips, None, out, (rank, world))
     seconds = sum(r["seconds"] for r in reports.values())     # encoding, models loaded
     Path(out, f"rank{rank}.json").write_text(json.dumps({"seconds": seconds}))
 

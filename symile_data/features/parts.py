@@ -25,20 +25,30 @@ import torch
 
 from symile_data import ranks
 from symile_data.features.config import FeaturesConfig
-from symile_data.features.m3 import encode_m3, media_encoder, media_items, media_specs, sample_datasets
+from symile_data.features.m3 import (encode_m3, load_media, media_encoder, media_items,
+                                     media_specs, sample_datasets)
 from symile_data.features.tables import encode_items
 
 log = logging.getLogger(__name__)
 
 
 def encode_media_parts(cfg: FeaturesConfig, images: str | Path, clips: str | Path,
-                       samples: str | Path, out: str | Path, worker: tuple[int, int]) -> dict:
+                       samples: str | Path | None, out: str | Path, worker: tuple[int, int]
+                       ) -> dict:
     """Encode worker (w, W)'s parts of the used image and audio items; no manifests (the same
-    item selection and encoder identity as ``encode_m3``, so its merge finds the parts done)."""
+    item selection and encoder identity as ``encode_m3``, so its merge finds the parts done).
+    ``samples=None`` encodes every item of the media tables (benchmarks; no merge then)."""
     out, reports = Path(out), {}
-    datasets = sample_datasets(samples)
+    datasets = sample_datasets(samples) if samples is not None else None
     for modality, path, key_col, model, rev, bs in media_specs(cfg, images, clips):
-        keys, payloads, upstream, _, _, sel = media_items(cfg, modality, path, key_col, datasets)
+        if datasets is None:
+            keys, payloads, upstream = load_media(
+                path, key_col, "source_path" if modality == "image"
+                and cfg.image_source == "source" else "path")
+            sel = range(len(keys))
+        else:
+            keys, payloads, upstream, _, _, sel = media_items(cfg, modality, path, key_col,
+                                                              datasets)
         enc = media_encoder(cfg, modality, model, rev)
         reports[modality] = encode_items(
             enc, [keys[i] for i in sel], [payloads[i] for i in sel], [upstream[i] for i in sel],
