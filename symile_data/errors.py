@@ -35,3 +35,21 @@ def one_line(e: BaseException) -> str:
     if isinstance(e, OSError) and e.filename is not None and e.strerror:
         msg = f"{e.filename}: {e.strerror}"          # not "[Errno 2] ...: 'x'"
     return f"{kind}: {msg}"
+
+
+def require_csv_columns(path, columns, error: type[Exception] = InputError) -> list[str]:
+    """The header of the CSV at ``path`` after checking the file exists, parses and has every
+    name in ``columns``; otherwise ``error`` naming the file and the missing columns."""
+    import pandas as pd
+    from pathlib import Path
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: file not found")
+    try:
+        header = list(pd.read_csv(path, nrows=0).columns)
+    except (OSError, ValueError, EOFError) as e:
+        raise error(f"{path}: unreadable CSV ({e})") from e
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise error(f"{path}: missing column(s) {missing}; found {header}")
+    return header

@@ -152,12 +152,16 @@ def media_specs(cfg: FeaturesConfig, images, clips) -> tuple:
              cfg.batch_size_audio))
 
 
-def media_items(cfg: FeaturesConfig, modality: str, path, key_col: str, datasets: list[Path]):
+def media_items(cfg: FeaturesConfig, modality: str, path, key_col: str,
+                datasets: list[Path] | None):
     """(keys, payload paths, upstream errors, used keys, sample rows, indices of the used keys)
-    of one media table: only items some sample uses are encoded; images from the original
-    file (``image_source: source``) or the stored copy."""
+    of one media table: only items some sample uses are encoded (``datasets=None``: every
+    item, for benchmarks); images from the original file (``image_source: source``) or the
+    stored copy."""
     src = "source_path" if modality == "image" and cfg.image_source == "source" else "path"
     keys, payloads, upstream = load_media(path, key_col, src)
+    if datasets is None:
+        return keys, payloads, upstream, pa.array(keys, pa.string()), 0, np.arange(len(keys))
     used, rows = used_keys(datasets, key_col)
     sel = np.flatnonzero(pc.is_in(pa.array(keys, pa.string()), value_set=used)
                          .to_numpy(zero_copy_only=False))

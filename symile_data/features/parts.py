@@ -25,8 +25,8 @@ import torch
 
 from symile_data import ranks
 from symile_data.features.config import FeaturesConfig
-from symile_data.features.m3 import (encode_m3, load_media, media_encoder, media_items,
-                                     media_specs, sample_datasets)
+from symile_data.features.m3 import (encode_m3, media_encoder, media_items, media_specs,
+                                     sample_datasets)
 from symile_data.features.tables import encode_items
 
 log = logging.getLogger(__name__)
@@ -41,14 +41,7 @@ def encode_media_parts(cfg: FeaturesConfig, images: str | Path, clips: str | Pat
     out, reports = Path(out), {}
     datasets = sample_datasets(samples) if samples is not None else None
     for modality, path, key_col, model, rev, bs in media_specs(cfg, images, clips):
-        if datasets is None:
-            keys, payloads, upstream = load_media(
-                path, key_col, "source_path" if modality == "image"
-                and cfg.image_source == "source" else "path")
-            sel = range(len(keys))
-        else:
-            keys, payloads, upstream, _, _, sel = media_items(cfg, modality, path, key_col,
-                                                              datasets)
+        keys, payloads, upstream, _, _, sel = media_items(cfg, modality, path, key_col, datasets)
         enc = media_encoder(cfg, modality, model, rev)
         reports[modality] = encode_items(
             enc, [keys[i] for i in sel], [payloads[i] for i in sel], [upstream[i] for i in sel],

@@ -48,12 +48,17 @@ def _json(path: Path) -> tuple[Any, str | None]:
         return None, f"{path.name}: not valid JSON ({e})"
 
 
-def check_feature_table(d: Path, manifest: dict[str, Any]) -> tuple[list[str], dict[str, int]]:
-    problems: list[str] = []
+def _parts_list(manifest: dict[str, Any]) -> tuple[list[str] | None, list[str]]:
     parts = manifest.get("parts")
     if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
-        return [f"manifest.json: 'parts' must be a list of file names, got {parts!r}"], {}
-    dim, rows, ok = manifest.get("dim"), 0, 0
+        return None, [f"manifest.json: 'parts' must be a list of file names, got {parts!r}"]
+    return parts, []
+
+
+def _walk_parts(d: Path, parts: list[str], problems: list[str], encoder_id: str | None = None):
+    """Yield (part, path, row count, file schema) of every readable part; problems of missing
+    or unreadable parts and of their ``part-*.done.json`` markers (rows, encoder) go to
+    ``problems``."""
     for part in parts:
         path = d / part
         if not path.exists():
@@ -63,7 +68,6 @@ def check_feature_table(d: Path, manifest: dict[str, Any]) -> tuple[list[str], d
         problems += found
         if meta is None:
             continue
-        rows += meta.num_rows
         marker = path.with_name(path.name.removesuffix(".parquet") + ".done.json")
         info, err = _json(marker) if marker.exists() else (None, f"{marker.name}: missing")
         if err:
@@ -71,9 +75,20 @@ def check_feature_table(d: Path, manifest: dict[str, Any]) -> tuple[list[str], d
         elif info.get("rows") != meta.num_rows:
             problems.append(f"{marker.name}: says {info.get('rows')} rows, "
                             f"{part} holds {meta.num_rows}")
-        elif info.get("encoder_id") != manifest.get("encoder_id"):
+        elif encoder_id is not None and info.get("encoder_id") != encoder_id:
             problems.append(f"{marker.name}: encoder {info.get('encoder_id')} differs from the "
-                            f"manifest's {manifest.get('encoder_id')}")
+                            f"manifest's {encoder_id}")
+        yield part, path, meta.num_rows, file_schema
+
+
+def check_feature_table(d: Path, manifest: dict[str, Any]) -> tuple[list[str], dict[str, int]]:
+    parts, problems = _parts_list(manifest)
+    if parts is None:
+        return problems, {}
+    dim, rows, ok = manifest.get("dim"), 0, 0
+    for part, path, n, file_schema in _walk_parts(d, parts, problems,
+                                                  manifest.get("encoder_id")):
+        rows += n
         if "feat" in file_schema.names:
             t = file_schema.field("feat").type
             if not pa.types.is_fixed_size_list(t) or t.list_size != dim:
@@ -98,28 +113,10 @@ def check_text_tokens(d: Path, manifest: dict[str, Any]) -> tuple[list[str], dic
     """Text table (features.text): hash-bucket parts ``part-*.parquet`` each with its
     ``part-*.done.json`` marker, and the lookup index ``index/{hash,offsets,ids}.bin`` whose
     sizes follow the manifest's counts (uint64 per text, int64 per text + 1, int32 per token)."""
-    parts = manifest.get("parts")
-    if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
-        return [f"manifest.json: 'parts' must be a list of file names, got {parts!r}"], {}
-    problems: list[str] = []
-    rows = 0
-    for part in parts:
-        path = d / part
-        if not path.exists():
-            problems.append(f"{part}: missing")
-            continue
-        found, meta, _ = parquet_problems(path)
-        problems += found
-        if meta is None:
-            continue
-        rows += meta.num_rows
-        marker = path.with_name(path.name.removesuffix(".parquet") + ".done.json")
-        info, err = _json(marker) if marker.exists() else (None, f"{marker.name}: missing")
-        if err:
-            problems.append(err)
-        elif info.get("rows") != meta.num_rows:
-            problems.append(f"{marker.name}: says {info.get('rows')} rows, "
-                            f"{part} holds {meta.num_rows}")
+    parts, problems = _parts_list(manifest)
+    if parts is None:
+        return problems, {}
+    rows = sum(n for _, _, n, _ in _walk_parts(d, parts, problems))
     if rows != manifest.get("rows"):
         problems.append(f"parts hold {rows} rows, manifest.json says {manifest.get('rows')}")
     counts = manifest.get("index") or {}

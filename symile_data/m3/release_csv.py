@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator
 
 import pandas as pd
 
+from symile_data.errors import require_csv_columns
 from symile_data.hashing import short_key
 from symile_data.m3.release_config import M3ReleaseConfig
 from symile_data.m3.release_store import SPLITS
@@ -65,12 +66,7 @@ def csv_batches(cfg: M3ReleaseConfig, root: Path) -> Iterator[tuple]:
     keys: dict[str, str] = {}   # absolute path -> key (unique files only)
     for split in SPLITS:
         path = d / f"{split}.csv"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: split CSV not found")
-        header = pd.read_csv(path, nrows=0).columns
-        missing = [c for c in CSV_COLUMNS if c not in header]
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {missing}; found {list(header)}")
+        require_csv_columns(path, CSV_COLUMNS)
         start = 0
         reader = pd.read_csv(path, usecols=list(CSV_COLUMNS), chunksize=cfg.batch_rows,
                              dtype={"cls_id": "int64"}, keep_default_na=False)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from symile_data.errors import require_csv_columns
 from symile_data.mimic.config import CXR_FILES, ECG_RECORD_LIST, HOSP_FILES
 
 
@@ -18,22 +19,9 @@ class MimicInputError(ValueError):
     """Bad MIMIC input: the message names the file (and column / row) and what is wrong."""
 
 
-def _require_file(path: Path) -> Path:
-    if not path.is_file():
-        raise MimicInputError(f"{path}: file not found")
-    return path
-
-
 def read_table(path: Path, columns: dict[str, str]) -> pd.DataFrame:
     """Read ``columns`` (name -> pandas dtype) of a csv / csv.gz, checking they exist."""
-    _require_file(path)
-    try:
-        header = pd.read_csv(path, nrows=0).columns
-    except (OSError, ValueError, EOFError) as e:
-        raise MimicInputError(f"{path}: unreadable CSV ({e})") from e
-    missing = [c for c in columns if c not in header]
-    if missing:
-        raise MimicInputError(f"{path}: missing column(s) {missing}; found {list(header)}")
+    require_csv_columns(path, columns, MimicInputError)
     try:
         return pd.read_csv(path, usecols=list(columns), dtype=columns, engine="c")
     except (OSError, ValueError, EOFError) as e:

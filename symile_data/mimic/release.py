@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from symile_data.errors import require_csv_columns
 from symile_data.io.atomic import atomic_path, atomic_write_json
 from symile_data.mimic.config import LAB_COLUMNS, LAB_ITEMIDS, CohortConfig
 from symile_data.mimic.readers import (MimicInputError, cxr_relpath, read_admissions,
@@ -40,12 +41,7 @@ NEEDED = ("subject_id", "hadm_id", "ecg_study_id", "cxr_dicom_id", "cxr_study_id
 
 
 def _csv(path: Path, cols: list[str]) -> pd.DataFrame:
-    if not path.is_file():
-        raise MimicInputError(f"{path}: release file not found")
-    header = pd.read_csv(path, nrows=0).columns
-    missing = [c for c in cols if c not in header]
-    if missing:
-        raise MimicInputError(f"{path}: missing column(s) {missing}")
+    require_csv_columns(path, cols, MimicInputError)
     return pd.read_csv(path, usecols=cols)
 
 
