@@ -110,9 +110,14 @@ class TextTower(nn.Module):
         ids, mask = replace_missing_text(input_ids.long(), attention_mask.long(), missing,
                                          self.missing_id, self.bos_id, self.eos_id, self.pad_id)
         hidden = self.base(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, L, H)
-        tok = self.proj(hidden)                                                  # (B, L, d)
-        w = mask.unsqueeze(-1).to(tok.dtype)
-        return self.ln((tok * w).sum(1) / w.sum(1).clamp(min=1.0))
+        # mean over tokens of proj(h) == proj(mean of h): pool first, project (B, H) -> (B, d).
+        # Same function as the reference's per-token Linear, without a (B, L, d) tensor
+        # (d = 8192, batch 256, 48 tokens: 400 MB per activation, its copies and gradients).
+        w = mask.unsqueeze(-1).to(hidden.dtype)                                 # (B, L, 1)
+        n = w.sum(1)                                                             # (B, 1)
+        pooled = (hidden * w).sum(1) / n.clamp(min=1.0)                          # (B, H)
+        has_tok = (n > 0).to(hidden.dtype)                # a row without tokens pools to 0
+        return self.ln(F.linear(pooled, self.proj.weight) + has_tok * self.proj.bias)
 
 
 class M3Model(SymileModel):

@@ -4,7 +4,7 @@ import torch
 
 from symile_data.train.missing import (FeatureImputer, impute_labs, labs_input, observed_mean,
                                        replace_missing_text)
-from symile_data.train.models import M3Model, MIMICModel, XORModel
+from symile_data.train.models import M3Model, MIMICModel, TextTower, XORModel
 from symile_data.train.resnet import resnet18, resnet50
 
 
@@ -85,6 +85,23 @@ def test_m3_model_from_saved_text_model(tiny_text_model):
     assert torch.allclose(m.encode("text", batch)[0], m.encode("text", batch2)[0])
     with pytest.raises(OSError, match="cannot load"):
         M3Model(str(tiny_text_model / "nope"), 8, 6, d=12)
+
+
+def test_text_tower_pools_then_projects_like_a_per_token_linear(tiny_text_model):
+    """proj(mean of hidden) is the reference's mean of per-token proj(hidden), in float64,
+    for padded rows, a fully masked row (pools to 0, no bias) and a [MISSING] row."""
+    t = TextTower(str(tiny_text_model), d=7).double()
+    ids = torch.randint(3, 50, (4, 6))
+    mask = torch.tensor([[1] * 6, [1, 1, 1, 0, 0, 0], [0] * 6, [1, 1, 0, 0, 0, 0]])
+    missing = torch.tensor([False, False, False, True])
+    out = t(ids, mask, missing)
+    ids2, mask2 = replace_missing_text(ids, mask, missing, t.missing_id, t.bos_id, t.eos_id,
+                                       t.pad_id)
+    hidden = t.base(input_ids=ids2, attention_mask=mask2).last_hidden_state
+    tok = t.proj(hidden)                                           # (B, L, d) per token
+    w = mask2.unsqueeze(-1).double()
+    ref = t.ln((tok * w).sum(1) / w.sum(1).clamp(min=1.0))
+    assert torch.allclose(out, ref, atol=1e-12)
 
 
 def test_mimic_model_shapes():
