@@ -65,6 +65,10 @@ class XorTrainConfig(TrainConfig):
 class M3TrainConfig(TrainConfig):
     text_model: str = "xlm-roberta-large"   # Hugging Face name or local dir
     d_indicator: int = 16                   # width of the learned missingness embedding
+    # z-score image / audio features with the observed train mean / std before the heads
+    # (reference: false; the demo's tiny random encoders give features whose class / language
+    # signal is small next to their common offset, see docs/e2e.md "M3 missingness")
+    standardize_features: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

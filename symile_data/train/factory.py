@@ -12,7 +12,7 @@ import torch
 
 from symile_data.io.reader import ParquetIterable, split_files
 from symile_data.train.config import TrainConfig
-from symile_data.train.missing import observed_mean
+from symile_data.train.missing import observed_moments
 from symile_data.train.models import M3Model, MIMICModel, SymileModel, XORModel
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ def model_spec(kind: str, cfg: TrainConfig, dataset_dir: str | Path) -> dict[str
         spec["d_v"] = _list_size(dataset_dir, "a")
     elif kind == "m3":
         spec.update(text_model=cfg.text_model, d_indicator=cfg.d_indicator,
+                    standardize=cfg.standardize_features,
                     d_image=_list_size(dataset_dir, "image_feat"),
                     d_audio=_list_size(dataset_dir, "audio_feat"))
     elif kind == "mimic":
@@ -57,7 +58,8 @@ def build_from_spec(spec: dict[str, Any]) -> SymileModel:
         return XORModel(d_v=spec["d_v"], **common)
     if kind == "m3":
         return M3Model(text_model=spec["text_model"], d_image=spec["d_image"],
-                       d_audio=spec["d_audio"], d_indicator=spec["d_indicator"], **common)
+                       d_audio=spec["d_audio"], d_indicator=spec["d_indicator"],
+                       standardize=spec.get("standardize", False), **common)
     if kind == "mimic":
         return MIMICModel(n_labs=spec["n_labs"], **{k: spec[k] for k in MIMIC_ARCH if k in spec},
                           **common)
@@ -66,16 +68,16 @@ def build_from_spec(spec: dict[str, Any]) -> SymileModel:
 
 def fit_train_statistics(model: SymileModel, dataset_dir: str | Path,
                          batch_size: int = 4096) -> None:
-    """M3: mean image / audio feature over the observed training rows (streamed)."""
+    """M3: mean (and std) image / audio feature over the observed training rows (streamed)."""
     if not isinstance(model, M3Model):
         return
     files = split_files(dataset_dir, "train")
     for name, head in (("image", model.image), ("audio", model.audio)):
         ds = ParquetIterable(files, columns=[f"{name}_feat", f"{name}_missing"],
                              batch_size=batch_size, rank=0, world=1)   # every rank: all rows
-        mean = observed_mean(((b[f"{name}_feat"], b[f"{name}_missing"]) for b in ds),
-                             head.impute.mean.shape[0])
-        head.impute.set_mean(mean)
+        mean, std = observed_moments(((b[f"{name}_feat"], b[f"{name}_missing"]) for b in ds),
+                                     head.impute.mean.shape[0])
+        head.impute.set_mean(mean, std)
         log.info("%s: mean %s feature over observed train rows fitted", dataset_dir, name)
 
 

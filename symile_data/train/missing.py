@@ -2,7 +2,9 @@
 
 - Feature modalities (M3 image / audio): a missing feature is replaced by the mean feature of
   the observed TRAINING rows, and a learned 2-row embedding of the missingness indicator
-  (row 0 = observed, row 1 = missing) is concatenated before the projection head.
+  (row 0 = observed, row 1 = missing) is concatenated before the projection head. Optionally
+  (``standardize``, off in the reference) the filled features are z-scored with the observed
+  training mean and std, so a missing feature becomes the zero vector.
 - Text: a dedicated ``[MISSING]`` token (one id appended to the vocabulary) replaces the text.
 - MIMIC labs: a missing lab gets the training-set mean percentile plus a 0/1 indicator per lab,
   1 = OBSERVED, 0 = missing (the reference's meaning; column ``labs_observed``).
@@ -20,17 +22,25 @@ MISSING_TOKEN = "[MISSING]"
 class FeatureImputer(nn.Module):
     """(B, D) features + (B,) missing flags -> (B, D + d_indicator)."""
 
-    def __init__(self, dim: int, d_indicator: int = 16):
+    def __init__(self, dim: int, d_indicator: int = 16, standardize: bool = False):
         super().__init__()
         self.register_buffer("mean", torch.zeros(dim))      # set by set_mean / the checkpoint
         self.register_buffer("mean_fitted", torch.zeros((), dtype=torch.bool))
+        self.standardize = standardize
+        if standardize:                                     # only then in the state dict
+            self.register_buffer("std", torch.ones(dim))
         self.indicator = nn.Embedding(2, d_indicator)
 
-    def set_mean(self, mean: Tensor) -> None:
+    def set_mean(self, mean: Tensor, std: Tensor | None = None) -> None:
         if mean.shape != self.mean.shape:
             raise ValueError(f"mean feature must have shape {tuple(self.mean.shape)}, "
                              f"got {tuple(mean.shape)}")
         self.mean.copy_(mean)
+        if self.standardize:
+            if std is None or std.shape != self.mean.shape:
+                raise ValueError("standardize=True needs the observed std, shape "
+                                 f"{tuple(self.mean.shape)}")
+            self.std.copy_(std.clamp(min=1e-6))             # constant dims: no division by 0
         self.mean_fitted.fill_(True)
 
     def forward(self, feat: Tensor, missing: Tensor) -> Tensor:
@@ -40,23 +50,41 @@ class FeatureImputer(nn.Module):
                                "fitted (call set_mean with observed_mean of the train split)")
         feat = feat.to(self.mean.dtype)
         filled = torch.where(missing.unsqueeze(1), self.mean.unsqueeze(0), feat)
+        if self.standardize:
+            filled = (filled - self.mean) / self.std
         return torch.cat([filled, self.indicator(missing.long()).to(filled.dtype)], dim=1)
 
 
-def observed_mean(batches: Iterable[tuple[Tensor, Tensor]], dim: int) -> Tensor:
-    """Streaming float64 mean of the rows whose missing flag is False.
+def observed_moments(batches: Iterable[tuple[Tensor, Tensor]], dim: int
+                     ) -> tuple[Tensor, Tensor]:
+    """Streaming float64 (mean, std) per dimension of the rows whose missing flag is False.
 
     ``batches`` yields (features (B, D), missing (B,)); nothing is held beyond one batch.
+    The std is the population one (sum of squares about the mean / n), shifted by the first
+    batch's mean for numerical stability.
     """
     total = torch.zeros(dim, dtype=torch.float64)
-    count = 0
+    sq = torch.zeros(dim, dtype=torch.float64)
+    shift, count = None, 0
     for feat, missing in batches:
         keep = ~missing.to(torch.bool).reshape(-1)
-        total += feat[keep].to(torch.float64).sum(0)
-        count += int(keep.sum())
+        x = feat[keep].to(torch.float64)
+        if len(x) == 0:
+            continue
+        shift = x.mean(0) if shift is None else shift
+        total += x.sum(0)
+        sq += ((x - shift) ** 2).sum(0)
+        count += len(x)
     if count == 0:
         raise ValueError("no observed rows to compute the mean feature from")
-    return (total / count).to(torch.float32)
+    mean = total / count
+    var = (sq / count - (mean - shift) ** 2).clamp(min=0.0)
+    return mean.to(torch.float32), var.sqrt().to(torch.float32)
+
+
+def observed_mean(batches: Iterable[tuple[Tensor, Tensor]], dim: int) -> Tensor:
+    """Streaming float64 mean of the rows whose missing flag is False."""
+    return observed_moments(batches, dim)[0]
 
 
 def replace_missing_text(input_ids: Tensor, attention_mask: Tensor, missing: Tensor,

@@ -63,9 +63,9 @@ class XORModel(SymileModel):
 class FeatureHead(nn.Module):
     """Precomputed feature (B, D) + missing flag -> (B, d): impute, Linear, LayerNorm."""
 
-    def __init__(self, dim: int, d: int, d_indicator: int):
+    def __init__(self, dim: int, d: int, d_indicator: int, standardize: bool = False):
         super().__init__()
-        self.impute = FeatureImputer(dim, d_indicator)
+        self.impute = FeatureImputer(dim, d_indicator, standardize)
         self.proj = nn.Linear(dim + d_indicator, d)
         self.ln = nn.LayerNorm(d)
 
@@ -127,10 +127,10 @@ class M3Model(SymileModel):
 
     def __init__(self, text_model: str, d_image: int, d_audio: int, d: int = 8192,
                  d_indicator: int = 16, logit_scale_init: float = -6.0,
-                 normalize: bool = False):
+                 normalize: bool = False, standardize: bool = False):
         super().__init__(logit_scale_init, normalize)
-        self.image = FeatureHead(d_image, d, d_indicator)
-        self.audio = FeatureHead(d_audio, d, d_indicator)
+        self.image = FeatureHead(d_image, d, d_indicator, standardize)
+        self.audio = FeatureHead(d_audio, d, d_indicator, standardize)
         self.text = TextTower(text_model, d)
 
     def encode(self, modality: str, batch: dict) -> Tensor:

@@ -61,16 +61,21 @@ def test_xor_perfect_encoder_scores_one(xor_dir, tmp_path):
     assert correct.all() and metrics["accuracy"] == 1.0 and metrics["n_queries"] == 128
 
 
-def test_m3_zero_shot_on_tiny_shards(tmp_path, tiny_text_model):
+@pytest.mark.parametrize("standardize", [False, True])
+def test_m3_zero_shot_on_tiny_shards(tmp_path, tiny_text_model, standardize):
     ds = write_dataset(tmp_path / "m3", {
         "train": m3_table(48, "train", missing_p=0.3, seed=1),
         "val": m3_table(16, "val", missing_p=0.3, seed=2), "test": m3_table(24, "test", seed=3)})
     cfg = M3TrainConfig(text_model=str(tiny_text_model), d=8, d_indicator=2, epochs=1,
                         batch_size=16, lr=1e-3, weight_decay=0.0, logit_scale_init=-1.0,
-                        normalize=False, shuffle_buffer=0)
+                        normalize=False, shuffle_buffer=0, standardize_features=standardize)
     train(ds, tmp_path / "run", "m3", "clip", cfg)
-    model, _ = load_checkpoint_model(tmp_path / "run" / "best.pt")
+    model, payload = load_checkpoint_model(tmp_path / "run" / "best.pt")
     assert bool(model.image.impute.mean_fitted)            # fitted on observed train rows
+    assert payload["spec"]["standardize"] is standardize and \
+        model.audio.impute.standardize is standardize     # the option survives the checkpoint
+    if standardize:                                        # fitted std, not the init's ones
+        assert not torch.equal(model.audio.impute.std, torch.ones_like(model.audio.impute.std))
     metrics, correct = evaluate_run(tmp_path / "run", ds, EVAL)
     # recompute by hand: candidates = first row of each distinct image_key
     from symile_data.io.reader import ParquetMapDataset, split_files

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from symile_data.train.missing import (FeatureImputer, impute_labs, labs_input, observed_mean,
-                                       replace_missing_text)
+                                       observed_moments, replace_missing_text)
 from symile_data.train.models import M3Model, MIMICModel, TextTower, XORModel
 from symile_data.train.resnet import resnet18, resnet50
 
@@ -24,6 +24,30 @@ def test_feature_imputer_uses_train_mean_and_indicator():
     assert torch.equal(out[2, 3:], imp.indicator.weight[1])
     with pytest.raises(ValueError, match="no observed"):
         observed_mean([(feats, torch.ones(3, dtype=torch.bool))], 3)
+
+
+def test_feature_imputer_standardize_option():
+    """standardize=True: observed rows z-scored with the observed train mean / std (streamed,
+    population std), a missing row becomes the zero vector; the std buffer exists only then."""
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(50, 4, generator=g) * torch.tensor([0.1, 1.0, 5.0, 0.0]) + 3.0
+    missing = torch.zeros(50, dtype=torch.bool)
+    missing[::7] = True
+    mean, std = observed_moments([(feats[:20], missing[:20]), (feats[20:], missing[20:])], 4)
+    obs = feats[~missing].double()
+    assert torch.allclose(mean.double(), obs.mean(0), atol=1e-6)
+    assert torch.allclose(std.double(), obs.std(0, unbiased=False), atol=1e-6)
+    imp = FeatureImputer(4, d_indicator=2, standardize=True)
+    assert "std" in imp.state_dict() and "std" not in FeatureImputer(4, 2).state_dict()
+    with pytest.raises(ValueError, match="needs the observed std"):
+        imp.set_mean(mean)
+    imp.set_mean(mean, std)
+    out = imp(feats, missing)[:, :4]
+    assert torch.equal(out[missing], torch.zeros(int(missing.sum()), 4))
+    z = out[~missing][:, :3]                       # the constant 4th dim: std clamped, stays 0
+    assert torch.allclose(z.mean(0), torch.zeros(3), atol=1e-4)
+    assert torch.allclose(z.std(0, unbiased=False), torch.ones(3), atol=1e-4)
+    assert torch.equal(out[:, 3], torch.zeros(50))
 
 
 def test_replace_missing_text():
