@@ -118,7 +118,7 @@ def synth_scale_tree(out: str | Path, admissions: int, seed: int = 0,
                      rows_per_admission: int = 275, p_cxr: float = 0.01,
                      chunk: int = 5000, gzip_level: int = 1) -> dict:
     """Write the three trees under ``out`` (replaced); returns counts (also synth_report.json)."""
-    from symile_data.mimic.cohort import cxr_windows
+    from symile_data.mimic.cohort import cxr_path_of, cxr_windows
     from symile_data.mimic.readers import study_datetime_ms
     out = Path(out)
     shutil.rmtree(out, ignore_errors=True)
@@ -151,7 +151,7 @@ def synth_scale_tree(out: str | Path, admissions: int, seed: int = 0,
     m = meta[["dicom_id", "subject_id", "study_id", "ViewPosition"]].copy()
     m["t_ms"] = study_datetime_ms(meta["StudyDate"], meta["StudyTime"], Path("metadata"))
     m["missing"] = lat["missing"].to_numpy()
-    front, (order, lo, hi) = cxr_windows(adm, m, ".jpg")
+    front, dicom, (order, lo, hi) = cxr_windows(adm, m)
     lens = hi - lo
     reach = np.repeat(lo, lens) + np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
     rows = np.unique(order[reach])
@@ -161,7 +161,8 @@ def synth_scale_tree(out: str | Path, admissions: int, seed: int = 0,
     src = root / "files" / "pool.jpg"
     src.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(img).save(src, format="JPEG", quality=90)
-    for p in progress(front["path"].to_numpy()[rows], desc="link CXR", total=len(rows)):
+    paths = cxr_path_of(front, dicom, ".jpg")(rows)
+    for p in progress(paths, desc="link CXR", total=len(rows)):
         _link(src, root / p)
     report = {"admissions": admissions, "labevents_rows": n_labs, "ecg_records": len(ecg),
               "cxr_rows": len(meta), "cxr_files": len(rows), "chexpert_studies": len(chexpert),
