@@ -198,6 +198,7 @@ def _scan(parquet, itemids, subjects: np.ndarray, t_lo: int, t_hi: int, batch_ro
         for batch in t.to_batches(max_chunksize=batch_rows):
             yield batch
         del t
+        pa.default_memory_pool().release_unused()    # the row group's pages back to the OS
 
 
 def stream_cohort_labs(parquet: str | Path, itemids: tuple[int, ...], subject_id: np.ndarray,

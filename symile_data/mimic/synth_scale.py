@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -81,11 +82,12 @@ def _lab_table(df: pd.DataFrame, first_id: int, rng) -> pa.Table:
 
 def write_labevents(rng, adm: pd.DataFrame, cfg: SynthConfig, path: Path,
                     rows_per_admission: int, chunk: int, level: int) -> int:
-    """labevents.csv.gz in chunks of admissions; returns the row count."""
+    """labevents.csv.gz in chunks of admissions; returns the row count. Each chunk's CSV text
+    is gzipped on a second thread (zlib drops the GIL) while the next chunk is generated."""
     path.parent.mkdir(parents=True, exist_ok=True)
     total = 0
-    with gzip.open(path, "wb", compresslevel=level) as f:
-        writer = None
+    with gzip.open(path, "wb", compresslevel=level) as f, ThreadPoolExecutor(1) as ex:
+        pending = None
         for s in progress(range(0, len(adm), chunk), desc="synth labevents",
                           total=-(-len(adm) // chunk)):
             a = adm.iloc[s:s + chunk]
@@ -96,13 +98,15 @@ def write_labevents(rng, adm: pd.DataFrame, cfg: SynthConfig, path: Path,
             labs = labs.drop(columns=["labevent_id", "specimen_id"])
             fill = _filler(rng, subj, admit, max(0, rows_per_admission * len(a) - len(labs)))
             df = pd.concat([labs, fill], ignore_index=True)   # ids in file order, as real
-            table = _lab_table(df, total + 1, rng)
-            if writer is None:
-                writer = pacsv.CSVWriter(f, table.schema,
-                                         write_options=pacsv.WriteOptions(quoting_style="needed"))
-            writer.write_table(table)
+            sink = pa.BufferOutputStream()
+            pacsv.write_csv(_lab_table(df, total + 1, rng), sink, pacsv.WriteOptions(
+                include_header=total == 0, quoting_style="needed"))
+            if pending is not None:
+                pending.result()                             # at most one chunk in flight
+            pending = ex.submit(f.write, sink.getvalue())
             total += len(df)
-        writer.close()
+        if pending is not None:
+            pending.result()
     return total
 
 
