@@ -218,23 +218,38 @@ def stream_cohort_labs(parquet: str | Path, itemids: tuple[int, ...], subject_id
     if n == 0:
         return out.reshape(n, k)
     subj = np.asarray(subject_id, np.int64)
-    subjects = np.unique(subj)
-    q_group = np.repeat(subj * k, k) + np.tile(np.arange(k), n)          # (n * k,)
-    q_lo = np.repeat(np.asarray(win_lo, np.int64), k)
-    q_hi = np.repeat(np.asarray(win_hi, np.int64), k)
+    win_lo, win_hi = np.asarray(win_lo, np.int64), np.asarray(win_hi, np.int64)
+    by_subj = np.argsort(subj, kind="stable")
+    subj_sorted = subj[by_subj]
     best_t = np.full(n * k, np.iinfo(np.int64).max)
     best_id = np.full(n * k, np.iinfo(np.int64).max)
-    for batch in _scan(parquet, itemids, subjects, int(q_lo.min()), int(q_hi.max()),
+    for batch in _scan(parquet, itemids, np.unique(subj), int(win_lo.min()), int(win_hi.max()),
                        batch_rows):
         if batch.num_rows == 0:
             continue
         b = _lab_arrays(batch, itemids)
+        # queries of the admissions whose subject is in this batch only: the join's
+        # temporaries follow the batch, not the cohort (~880k (admission, lab) slots at 430k)
+        a = _admissions_of(np.unique(b["subject_id"]), subj_sorted, by_subj)
+        slot = (np.repeat(a * k, k) + np.tile(np.arange(k), len(a)))       # into (n * k,)
         order, lo, hi = window_ranges(b["subject_id"] * k + b["item_idx"], b["t_s"],
-                                      [b["labevent_id"]], q_group, q_lo, q_hi)
-        q = np.flatnonzero(hi > lo)
-        first = order[lo[q]]                                  # earliest of this batch per query
+                                      [b["labevent_id"]], np.repeat(subj[a] * k, k)
+                                      + np.tile(np.arange(k), len(a)),
+                                      np.repeat(win_lo[a], k), np.repeat(win_hi[a], k))
+        hit = np.flatnonzero(hi > lo)
+        q, first = slot[hit], order[lo[hit]]                 # earliest of this batch per slot
         t, lid = b["t_s"][first], b["labevent_id"][first]
         better = (t < best_t[q]) | ((t == best_t[q]) & (lid < best_id[q]))
         q, first = q[better], first[better]
         best_t[q], best_id[q], out[q] = t[better], lid[better], b["valuenum"][first]
     return out.reshape(n, k)
+
+
+def _admissions_of(subjects: np.ndarray, subj_sorted: np.ndarray, by_subj: np.ndarray
+                   ) -> np.ndarray:
+    """Indices (ascending) of the admissions of ``subjects`` (sorted unique)."""
+    lo = np.searchsorted(subj_sorted, subjects, "left")
+    hi = np.searchsorted(subj_sorted, subjects, "right")
+    lens = hi - lo
+    run = np.repeat(lo - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+    return np.sort(by_subj[run])

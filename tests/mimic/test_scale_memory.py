@@ -142,3 +142,31 @@ def test_mimic_shards_take_one_row_group(synth_small, tmp_path, monkeypatch):
     rep = build_shards(tmp_path / "c", r / "mimic-iv-ecg", r / "mimic-cxr-jpg", tmp_path / "s",
                        ShardsConfig(max_rows_per_shard=50, row_group_rows=8))
     assert rep["ok"] > 50 and max(takes) <= 8 and sum(takes) >= rep["ok"]
+
+
+def test_labs_join_takes_only_the_batch_subjects(tmp_path, monkeypatch):
+    """Each batch is joined with the (admission, lab) slots of its own subjects only, and the
+    answer equals the whole-table join."""
+    from symile_data.mimic.config import LAB_ITEMIDS
+    from tests.mimic.test_scale import H, whole_table_labs
+    csv = tmp_path / "labevents.csv.gz"
+    t0 = random_labevents(csv, n_rows=3000)
+    out = labevents.convert_labevents(csv, tmp_path / "l.parquet", block_bytes=4096)
+    rng = np.random.default_rng(2)
+    subj = 10_000_000 + rng.integers(0, 14, 60)
+    admit = t0 + rng.integers(0, 40, 60) * 6 * H
+    calls = []
+    real = labevents.window_ranges
+
+    def spy(g, t, tie, qg, qlo, qhi):
+        calls.append((len(np.unique(np.asarray(g) // len(LAB_ITEMIDS))), len(qg)))
+        return real(g, t, tie, qg, qlo, qhi)
+    monkeypatch.setattr(labevents, "window_ranges", spy)
+    got = labevents.stream_cohort_labs(out, LAB_ITEMIDS, subj, admit - 24 * H, admit + 24 * H,
+                                       batch_rows=40)
+    np.testing.assert_array_equal(got, whole_table_labs(out, subj, admit - 24 * H,
+                                                        admit + 24 * H))
+    per_subject = np.bincount(subj - 10_000_000).max()
+    assert len(calls) > 10
+    assert all(nq <= n_subj * per_subject * len(LAB_ITEMIDS) for n_subj, nq in calls)
+    assert max(nq for _, nq in calls) < len(subj) * len(LAB_ITEMIDS)
