@@ -144,14 +144,13 @@ def pick(ranges, mask: np.ndarray, check) -> np.ndarray:
 
 
 def match_labs(adm, lab_pq: Path, mask: np.ndarray, batch_rows: int) -> np.ndarray:
-    """(n_adm, 50) raw valuenum of the earliest in-window value per lab, NaN when none;
-    computed for the admissions in ``mask`` only (their subjects' rows, streamed)."""
+    """(mask.sum(), 50) raw valuenum of the earliest in-window value per lab, NaN when none,
+    for the admissions in ``mask`` (in admission order; their subjects' rows, streamed). Not
+    a row per admission: (430k, 50) float64 would be 172 MB."""
     s = adm["admit_s"].to_numpy()[mask]
-    labs = np.full((len(adm), N_LABS), np.nan)
-    labs[mask] = stream_cohort_labs(lab_pq, LAB_ITEMIDS, adm["subject_id"].to_numpy()[mask],
-                                    s + int(LAB_WINDOW_H[0] * H_S),
-                                    s + int(LAB_WINDOW_H[1] * H_S), batch_rows)
-    return labs
+    return stream_cohort_labs(lab_pq, LAB_ITEMIDS, adm["subject_id"].to_numpy()[mask],
+                              s + int(LAB_WINDOW_H[0] * H_S), s + int(LAB_WINDOW_H[1] * H_S),
+                              batch_rows)
 
 
 def build_cohort(mimic_iv: str | Path, ecg_root: str | Path, cxr_root: str | Path,
@@ -185,8 +184,9 @@ def build_cohort(mimic_iv: str | Path, ecg_root: str | Path, cxr_root: str | Pat
     study = np.where(cxr_ok, front["study_id"].to_numpy()[np.maximum(cxr_pick, 0)], -1)
     labelled = cxr_ok & np.isin(study, chexpert)
     # 3. labs: only those subjects' rows in those windows (streamed, pushed-down filter)
-    labs = match_labs(adm, lab_pq, labelled, lab_batch_rows)
-    has_labs = ~np.isnan(labs).all(axis=1)
+    labs = match_labs(adm, lab_pq, labelled, lab_batch_rows)      # rows of `labelled` only
+    has_labs = np.zeros(len(adm), bool)
+    has_labs[labelled] = ~np.isnan(labs).all(axis=1)
     # 4. ECG quality (reads the records) only for admissions that have everything else
     ecg_check = _FileChecker(ecg_root, taker(ecg_path), len(ecg), _ecg_one,
                              cfg.ecg_check_threads)
@@ -203,7 +203,8 @@ def build_cohort(mimic_iv: str | Path, ecg_root: str | Path, cxr_root: str | Pat
             "cxr_study_id": front["study_id"].to_numpy()[c],
             "cxr_time": pa.array(front["t_ms"].to_numpy()[c], pa.timestamp("ms")),
             "cxr_path": pa.array(cxr_path(c), pa.string())}
-    cols.update({name: labs[keep, j] for j, name in enumerate(LAB_COLUMNS)})
+    lab_row = (np.cumsum(labelled) - 1)[keep]                      # keep implies labelled
+    cols.update({name: labs[lab_row, j] for j, name in enumerate(LAB_COLUMNS)})
     cols["split"] = assign_splits(cols["subject_id"], cfg.train_size, cfg.val_size, cfg.seed)
     from symile_data.schema import get
     table = pa.table(cols).cast(get("mimic_cohort"))
