@@ -170,3 +170,15 @@ def test_labs_join_takes_only_the_batch_subjects(tmp_path, monkeypatch):
     assert len(calls) > 10
     assert all(nq <= n_subj * per_subject * len(LAB_ITEMIDS) for n_subj, nq in calls)
     assert max(nq for _, nq in calls) < len(subj) * len(LAB_ITEMIDS)
+
+
+def test_cohort_labs_matrix_has_scanned_rows_only(synth_small, tmp_path, monkeypatch):
+    """The labs matrix holds the admissions whose labs were read, not every admission."""
+    shapes = []
+    real = cohort_mod.match_labs
+    monkeypatch.setattr(cohort_mod, "match_labs",
+                        lambda *a: (lambda m: (shapes.append(m.shape), m)[1])(real(*a)))
+    r = synth_small
+    rep = build_cohort(r / "mimic-iv", r / "mimic-iv-ecg", r / "mimic-cxr-jpg", tmp_path, CFG)
+    assert shapes == [(rep["labs"]["admissions_read"], 50)]
+    assert rep["labs"]["admissions_read"] < rep["admissions"]
