@@ -164,17 +164,19 @@ def build_cohort(mimic_iv: str | Path, ecg_root: str | Path, cxr_root: str | Pat
     adm = read_admissions(mimic_iv)
     lab_pq = convert_labevents(Path(mimic_iv) / HOSP_FILES["labevents"],
                                out / "labevents.parquet", lab_block_bytes)
-    ecg = read_ecg_records(ecg_root)
-    meta = read_cxr_metadata(cxr_root)
     chexpert = read_chexpert_studies(cxr_root)
-    log.info("cohort: %d admissions, %d ECG records, %d CXR rows", len(adm), len(ecg), len(meta))
-    ecg_path = strings(ecg.pop("path"))
-
-    # 1. candidates of every admission from the record lists alone (no file read)
-    ecg_ranges = ecg_windows(adm, ecg)
+    # 1. candidates of every admission from the record lists alone (no file read); one list
+    # at a time, its parse and join temporaries returned before the next is read
+    meta = read_cxr_metadata(cxr_root)
+    n_meta = len(meta)
     front, dicom, cxr_ranges = cxr_windows(adm, meta)
     del meta
     release_heap()
+    ecg = read_ecg_records(ecg_root)
+    ecg_path = strings(ecg.pop("path"))
+    ecg_ranges = ecg_windows(adm, ecg)
+    release_heap()
+    log.info("cohort: %d admissions, %d ECG records, %d CXR rows", len(adm), len(ecg), n_meta)
     ecg_cand, cxr_cand = ecg_ranges[2] > ecg_ranges[1], cxr_ranges[2] > cxr_ranges[1]
     # 2. CXR files (a stat each) of admissions with both candidates; CheXpert labels
     cxr_path = cxr_path_of(front, dicom, cfg.cxr_ext)
