@@ -25,6 +25,10 @@ from pathlib import Path
 import numpy as np
 
 STAGES = ("labevents", "cohort", "shards", "export")
+# what --reuse deletes before a stage runs (the labevents conversion is skipped while its
+# Parquet is up to date; shards and export skip finished work)
+OUTPUTS = {"labevents": ["cohort/labevents.parquet"], "cohort": [], "shards": ["shards"],
+           "export": ["export"]}
 FULL_ADMISSIONS = 430_000
 
 CHILD = r"""
@@ -110,7 +114,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="skip export-reference (disk: ~5.4 MB per cohort row in the reference "
                          "layout) when the cohort has more rows; marked skipped")
     ap.add_argument("--keep", action="store_true", help="keep trees and outputs")
-    ap.add_argument("--reuse", action="store_true", help="reuse a kept tree of the same size")
+    ap.add_argument("--reuse", action="store_true",
+                    help="reuse a kept tree of the same size and the kept outputs of the stages "
+                         "not run (e.g. --stages cohort export on kept shards)")
     return ap.parse_args(argv)
 
 
@@ -123,8 +129,12 @@ def run(args: argparse.Namespace) -> dict:
         t0 = time.perf_counter()
         if args.reuse and (work / "raw" / "synth_report.json").exists():
             rep = json.loads((work / "raw" / "synth_report.json").read_text())
-            for sub in ("cohort", "shards", "export"):
-                shutil.rmtree(work / sub, ignore_errors=True)
+            for st in args.stages:          # outputs of the stages run; the others' are kept
+                for sub in OUTPUTS[st]:
+                    if (work / sub).is_dir():
+                        shutil.rmtree(work / sub)
+                    else:
+                        (work / sub).unlink(missing_ok=True)
         else:
             shutil.rmtree(work, ignore_errors=True)
             rep = synth_scale_tree(work / "raw", n, rows_per_admission=args.rows_per_admission,

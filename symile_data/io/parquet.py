@@ -105,7 +105,8 @@ def rows_per_shard(source: RowSource, schema: pa.Schema, spec: ShardSpec) -> int
     n = source.num_rows
     if n == 0:
         return spec.max_rows_per_shard
-    probe = conform(source.take_range(0, min(n, 2048)), schema, "size probe")
+    probe = conform(source.take_range(0, min(n, 2048, _take_rows(source))), schema,
+                    "size probe")
     per_row = max(1.0, probe.nbytes / max(1, probe.num_rows))
     by_bytes = max(1, int(spec.target_shard_bytes // per_row))
     return max(1, min(spec.max_rows_per_shard, by_bytes))
@@ -127,18 +128,43 @@ def write_parquet_split(out_dir: Path, split: str, source: RowSource, schema: pa
             log.debug("skip finished shard %s", shard.name)
             infos.append(_public(done))
             continue
-        table = conform(source.take_range(start, stop), schema, f"{shard.name}")
-        if table.num_rows != stop - start:
-            raise ValueError(f"{shard.name}: source returned {table.num_rows} rows for "
-                             f"range [{start}, {stop})")
         with atomic_path(shard) as tmp:
-            pq.write_table(table, tmp, row_group_size=spec.row_group_rows,
-                           compression=spec.compression,
-                           compression_level=spec.compression_level, **encoding_options(schema))
-        info = shard_info(shard, table.num_rows, expect)
+            _write_shard(tmp, source, start, stop, schema, spec, shard.name)
+        info = shard_info(shard, stop - start, expect)
         atomic_write_json(marker_path(shard), info)   # done-marker last
         infos.append(_public(info))
     return infos
+
+
+def _take_rows(source: RowSource) -> int:
+    """Rows per ``take_range`` call: a source with large rows sets ``max_take_rows`` so a shard
+    is built a few row groups at a time (memory: those rows, not the shard); others: no limit."""
+    return getattr(source, "max_take_rows", None) or 2**62
+
+
+def _write_shard(tmp: Path, source: RowSource, start: int, stop: int, schema: pa.Schema,
+                 spec: ShardSpec, where: str) -> None:
+    """Rows [start, stop) into one Parquet file: one take, or (``max_take_rows``) slices of
+    whole row groups (the same bytes: row groups split at the same rows)."""
+    rg = spec.row_group_rows
+    step = -(-min(_take_rows(source), stop - start or 1) // rg) * rg
+    opts = {"compression": spec.compression, "compression_level": spec.compression_level,
+            **encoding_options(schema)}
+    takes = [(s, min(stop, s + step)) for s in range(start, max(stop, start + 1), step)]
+    tables = (_take(source, s, e, schema, where) for s, e in takes)
+    if len(takes) == 1:
+        pq.write_table(next(tables), tmp, row_group_size=rg, **opts)
+        return
+    with pq.ParquetWriter(tmp, schema, **opts) as w:
+        for table in tables:
+            w.write_table(table, row_group_size=rg)
+
+
+def _take(source: RowSource, s: int, e: int, schema: pa.Schema, where: str) -> pa.Table:
+    table = conform(source.take_range(s, e), schema, where)
+    if table.num_rows != e - s:
+        raise ValueError(f"{where}: source returned {table.num_rows} rows for range [{s}, {e})")
+    return table
 
 
 def _public(info: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ keeps only a running earliest value per (admission, lab): memory is one batch pl
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +35,57 @@ LAB_COLUMNS = {"labevent_id": pa.int64(), "subject_id": pa.int64(), "hadm_id": p
                "valuenum": pa.float64()}
 
 
+class ReadGate:
+    """File object over the decompressed CSV for ``pacsv.open_csv`` that keeps its reader at
+    most ``ahead`` blocks ahead of the consumer.
+
+    Arrow's streaming CSV reader reads blocks on a background thread into a queue of up to 32
+    blocks (ARROW-12090: not configurable). When the consumer (here the zstd Parquet writer) is
+    slower than gunzip, e.g. on a loaded machine, that queue fills: measured +130 MB RSS per
+    64 MB block consumed at 100k admissions, so the peak grew with the file (989 MB at 100k,
+    1,643 MB at 430k under load). Each ``read`` takes a permit; the consumer gives one back per
+    batch (``consumed``). The wait has a timeout so a block that yields no batch cannot hang the
+    reader. ``stop`` makes further reads return EOF (used on errors so the reader thread ends
+    before the interpreter does).
+    """
+
+    closed = False
+
+    def __init__(self, stream, ahead: int = 2, wait_s: float = 30.0):
+        self.stream, self.wait_s = stream, wait_s
+        self.permits = threading.Semaphore(ahead)
+        self.reads = self.batches = self.max_lead = 0
+        self.stopped = False
+
+    def read(self, n: int = -1) -> bytes:
+        self.permits.acquire(timeout=self.wait_s)
+        if self.stopped:
+            return b""
+        self.reads += 1
+        self.max_lead = max(self.max_lead, self.reads - self.batches)
+        return self.stream.read(n)
+
+    def consumed(self) -> None:
+        self.batches += 1
+        self.permits.release()
+
+    def stop(self) -> None:
+        self.stopped = True
+        for _ in range(64):
+            self.permits.release()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
 def convert_labevents(csv_gz: str | Path, out: str | Path,
-                      block_bytes: int = 64 << 20) -> Path:
+                      block_bytes: int = 64 << 20, ahead: int = 2) -> Path:
     """Stream ``csv_gz`` into ``out`` (Parquet, LAB_COLUMNS only); skipped when up to date."""
     src, out = Path(csv_gz), Path(out)
     if not src.is_file():
@@ -48,28 +98,45 @@ def convert_labevents(csv_gz: str | Path, out: str | Path,
         return out
     marker.unlink(missing_ok=True)
     schema = pa.schema([(k, v) for k, v in LAB_COLUMNS.items()])
+    gate = ReadGate(pa.input_stream(str(src)), ahead)     # gunzip by the file name
     try:
         reader = pacsv.open_csv(
-            src, read_options=pacsv.ReadOptions(block_size=block_bytes),
+            gate, read_options=pacsv.ReadOptions(block_size=block_bytes),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(column_types=LAB_COLUMNS,
                                                  include_columns=list(LAB_COLUMNS)))
     except (pa.ArrowInvalid, OSError) as e:
         raise MimicInputError(f"{src}: cannot read labevents ({e})") from e
-    with atomic_path(out) as tmp:
-        with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
-            try:
+    try:
+        with atomic_path(out) as tmp:
+            with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
                 for batch in reader:
+                    gate.consumed()
                     w.write_table(pa.Table.from_batches([batch]).cast(schema))
                     pa.default_memory_pool().release_unused()   # no creep over blocks
-            except pa.ArrowInvalid as e:
-                raise MimicInputError(f"{src}: bad labevents row ({e})") from e
+    except pa.ArrowInvalid as e:
+        raise MimicInputError(f"{src}: bad labevents row ({e})") from e
+    finally:
+        _finish(reader, gate)
     atomic_write_json(marker, stamp)
     return out
 
 
+def _finish(reader, gate: ReadGate) -> None:
+    """Let the reader's thread see EOF and end (a Python read must not outlive the caller)."""
+    if gate.stopped or gate.reads == 0:
+        return
+    gate.stop()
+    try:
+        for _ in reader:
+            pass
+    except (pa.ArrowInvalid, OSError):
+        pass
+
+
 LAB_FILTER_COLUMNS = ["labevent_id", "subject_id", "itemid", "charttime", "valuenum"]
 BATCH_ROWS = 1 << 20     # labevents rows per scanned batch (~40 MB of the five columns)
+READ_ROWS = 1 << 16      # rows decoded at a time before the filter
 
 
 def _lab_filter(itemids: tuple[int, ...]) -> pc.Expression:
@@ -128,10 +195,18 @@ def _scan(parquet, itemids, subjects: np.ndarray, t_lo: int, t_hi: int, batch_ro
             continue
         # one contiguous table: the filter keeps the reader's small chunks, and every batch
         # costs a pass over the queries
-        t = f.read_row_group(i, columns=LAB_FILTER_COLUMNS).filter(flt).combine_chunks()
+        # decoded READ_ROWS rows at a time and filtered at once: a whole row group of the five
+        # columns (~600k rows: ~25 MB decoded plus the reader's pages) is never in memory
+        parts = [pa.Table.from_batches([b]).filter(flt) for b in f.iter_batches(
+            READ_ROWS, row_groups=[i], columns=LAB_FILTER_COLUMNS)]
+        if not parts:
+            continue
+        t = pa.concat_tables(parts).combine_chunks()
+        del parts
         for batch in t.to_batches(max_chunksize=batch_rows):
             yield batch
         del t
+        pa.default_memory_pool().release_unused()    # the row group's pages back to the OS
 
 
 def stream_cohort_labs(parquet: str | Path, itemids: tuple[int, ...], subject_id: np.ndarray,
@@ -151,23 +226,38 @@ def stream_cohort_labs(parquet: str | Path, itemids: tuple[int, ...], subject_id
     if n == 0:
         return out.reshape(n, k)
     subj = np.asarray(subject_id, np.int64)
-    subjects = np.unique(subj)
-    q_group = np.repeat(subj * k, k) + np.tile(np.arange(k), n)          # (n * k,)
-    q_lo = np.repeat(np.asarray(win_lo, np.int64), k)
-    q_hi = np.repeat(np.asarray(win_hi, np.int64), k)
+    win_lo, win_hi = np.asarray(win_lo, np.int64), np.asarray(win_hi, np.int64)
+    by_subj = np.argsort(subj, kind="stable")
+    subj_sorted = subj[by_subj]
     best_t = np.full(n * k, np.iinfo(np.int64).max)
     best_id = np.full(n * k, np.iinfo(np.int64).max)
-    for batch in _scan(parquet, itemids, subjects, int(q_lo.min()), int(q_hi.max()),
+    for batch in _scan(parquet, itemids, np.unique(subj), int(win_lo.min()), int(win_hi.max()),
                        batch_rows):
         if batch.num_rows == 0:
             continue
         b = _lab_arrays(batch, itemids)
+        # queries of the admissions whose subject is in this batch only: the join's
+        # temporaries follow the batch, not the cohort (~880k (admission, lab) slots at 430k)
+        a = _admissions_of(np.unique(b["subject_id"]), subj_sorted, by_subj)
+        slot = (np.repeat(a * k, k) + np.tile(np.arange(k), len(a)))       # into (n * k,)
         order, lo, hi = window_ranges(b["subject_id"] * k + b["item_idx"], b["t_s"],
-                                      [b["labevent_id"]], q_group, q_lo, q_hi)
-        q = np.flatnonzero(hi > lo)
-        first = order[lo[q]]                                  # earliest of this batch per query
+                                      [b["labevent_id"]], np.repeat(subj[a] * k, k)
+                                      + np.tile(np.arange(k), len(a)),
+                                      np.repeat(win_lo[a], k), np.repeat(win_hi[a], k))
+        hit = np.flatnonzero(hi > lo)
+        q, first = slot[hit], order[lo[hit]]                 # earliest of this batch per slot
         t, lid = b["t_s"][first], b["labevent_id"][first]
         better = (t < best_t[q]) | ((t == best_t[q]) & (lid < best_id[q]))
         q, first = q[better], first[better]
         best_t[q], best_id[q], out[q] = t[better], lid[better], b["valuenum"][first]
     return out.reshape(n, k)
+
+
+def _admissions_of(subjects: np.ndarray, subj_sorted: np.ndarray, by_subj: np.ndarray
+                   ) -> np.ndarray:
+    """Indices (ascending) of the admissions of ``subjects`` (sorted unique)."""
+    lo = np.searchsorted(subj_sorted, subjects, "left")
+    hi = np.searchsorted(subj_sorted, subjects, "right")
+    lens = hi - lo
+    run = np.repeat(lo - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+    return np.sort(by_subj[run])

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from symile_data.errors import require_csv_columns
 from symile_data.mimic.config import CXR_FILES, ECG_RECORD_LIST, HOSP_FILES
@@ -29,14 +31,16 @@ def read_table(path: Path, columns: dict[str, str]) -> pd.DataFrame:
 
 
 def parse_seconds(values: pd.Series, path: Path, column: str) -> np.ndarray:
-    """'YYYY-MM-DD HH:MM:SS' strings -> int64 seconds since 1970 (vectorised)."""
-    ts = pd.to_datetime(values, format="%Y-%m-%d %H:%M:%S", errors="coerce")
-    bad = ts.isna().to_numpy() & values.notna().to_numpy() | values.isna().to_numpy()
+    """'YYYY-MM-DD HH:MM:SS' strings -> int64 seconds since 1970 (Arrow's strptime on the
+    Arrow-backed column: no per-row Python object or pandas temporaries)."""
+    a = pa.array(values, pa.string())
+    ts = pc.strptime(a, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
+    bad = np.asarray(ts.is_null())
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise MimicInputError(f"{path}: column {column} row {i + 2} (line): unparseable "
                               f"timestamp {values.iloc[i]!r}")
-    return ts.to_numpy().astype("datetime64[s]").astype(np.int64)
+    return np.asarray(ts.cast(pa.int64()))
 
 
 def read_admissions(mimic_iv: str | Path) -> pd.DataFrame:

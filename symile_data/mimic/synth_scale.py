@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -81,11 +82,12 @@ def _lab_table(df: pd.DataFrame, first_id: int, rng) -> pa.Table:
 
 def write_labevents(rng, adm: pd.DataFrame, cfg: SynthConfig, path: Path,
                     rows_per_admission: int, chunk: int, level: int) -> int:
-    """labevents.csv.gz in chunks of admissions; returns the row count."""
+    """labevents.csv.gz in chunks of admissions; returns the row count. Each chunk's CSV text
+    is gzipped on a second thread (zlib drops the GIL) while the next chunk is generated."""
     path.parent.mkdir(parents=True, exist_ok=True)
     total = 0
-    with gzip.open(path, "wb", compresslevel=level) as f:
-        writer = None
+    with gzip.open(path, "wb", compresslevel=level) as f, ThreadPoolExecutor(1) as ex:
+        pending = None
         for s in progress(range(0, len(adm), chunk), desc="synth labevents",
                           total=-(-len(adm) // chunk)):
             a = adm.iloc[s:s + chunk]
@@ -96,13 +98,15 @@ def write_labevents(rng, adm: pd.DataFrame, cfg: SynthConfig, path: Path,
             labs = labs.drop(columns=["labevent_id", "specimen_id"])
             fill = _filler(rng, subj, admit, max(0, rows_per_admission * len(a) - len(labs)))
             df = pd.concat([labs, fill], ignore_index=True)   # ids in file order, as real
-            table = _lab_table(df, total + 1, rng)
-            if writer is None:
-                writer = pacsv.CSVWriter(f, table.schema,
-                                         write_options=pacsv.WriteOptions(quoting_style="needed"))
-            writer.write_table(table)
+            sink = pa.BufferOutputStream()
+            pacsv.write_csv(_lab_table(df, total + 1, rng), sink, pacsv.WriteOptions(
+                include_header=total == 0, quoting_style="needed"))
+            if pending is not None:
+                pending.result()                             # at most one chunk in flight
+            pending = ex.submit(f.write, sink.getvalue())
             total += len(df)
-        writer.close()
+        if pending is not None:
+            pending.result()
     return total
 
 
@@ -118,7 +122,7 @@ def synth_scale_tree(out: str | Path, admissions: int, seed: int = 0,
                      rows_per_admission: int = 275, p_cxr: float = 0.01,
                      chunk: int = 5000, gzip_level: int = 1) -> dict:
     """Write the three trees under ``out`` (replaced); returns counts (also synth_report.json)."""
-    from symile_data.mimic.cohort import cxr_windows
+    from symile_data.mimic.cohort import cxr_path_of, cxr_windows
     from symile_data.mimic.readers import study_datetime_ms
     out = Path(out)
     shutil.rmtree(out, ignore_errors=True)
@@ -151,7 +155,7 @@ def synth_scale_tree(out: str | Path, admissions: int, seed: int = 0,
     m = meta[["dicom_id", "subject_id", "study_id", "ViewPosition"]].copy()
     m["t_ms"] = study_datetime_ms(meta["StudyDate"], meta["StudyTime"], Path("metadata"))
     m["missing"] = lat["missing"].to_numpy()
-    front, (order, lo, hi) = cxr_windows(adm, m, ".jpg")
+    front, dicom, (order, lo, hi) = cxr_windows(adm, m)
     lens = hi - lo
     reach = np.repeat(lo, lens) + np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
     rows = np.unique(order[reach])
@@ -161,7 +165,8 @@ def synth_scale_tree(out: str | Path, admissions: int, seed: int = 0,
     src = root / "files" / "pool.jpg"
     src.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(img).save(src, format="JPEG", quality=90)
-    for p in progress(front["path"].to_numpy()[rows], desc="link CXR", total=len(rows)):
+    paths = cxr_path_of(front, dicom, ".jpg")(rows)
+    for p in progress(paths, desc="link CXR", total=len(rows)):
         _link(src, root / p)
     report = {"admissions": admissions, "labevents_rows": n_labs, "ecg_records": len(ecg),
               "cxr_rows": len(meta), "cxr_files": len(rows), "chexpert_studies": len(chexpert),

@@ -63,16 +63,19 @@ class TensorFile:
         if start < 0 or start + len(x) > self.shape[0]:
             raise ValueError(f"{self.path}: rows {start}..{start + len(x)} outside "
                              f"{self.shape[0]}")
-        os.pwrite(self.fd, x.tobytes(), self.offset + start * self.row_bytes)
+        os.pwrite(self.fd, memoryview(x.reshape(-1)).cast("B"),   # no copy of the batch
+                  self.offset + start * self.row_bytes)
 
     def write_rows(self, rows: np.ndarray, x: np.ndarray) -> None:
         """Row rows[j] = x[j] (any order); one write per run of consecutive rows."""
-        rows = np.asarray(rows, np.int64)
-        order = np.argsort(rows, kind="stable")
-        rows, x = rows[order], np.asarray(x)[order]
-        starts = np.flatnonzero(np.r_[True, np.diff(rows) != 1])
-        for a, b in zip(starts.tolist(), np.r_[starts[1:], len(rows)].tolist()):
-            self.write(int(rows[a]), x[a:b])
+        rows, x = np.asarray(rows, np.int64), np.asarray(x)
+        order = np.argsort(rows, kind="stable")      # x is not reordered (no copy of x)
+        r = rows[order]
+        starts = np.flatnonzero(np.r_[True, np.diff(r) != 1])
+        for a, b in zip(starts.tolist(), np.r_[starts[1:], len(r)].tolist()):
+            i = order[a:b]
+            same = b - a == 1 or bool((np.diff(i) == 1).all())   # a slice of x: a view
+            self.write(int(r[a]), x[i[0]:i[-1] + 1] if same else x[i])
 
     def close(self) -> None:
         """Patch the storage record's CRC-32 (local and central headers) and close."""

@@ -39,3 +39,16 @@ def test_bench_runs_stages_and_skips_export(tmp_path, capsys):
     assert out["extrapolation"]["cohort"]["extrapolated"] is True
     assert json.loads(capsys.readouterr().out)["bench"] == "scale_mimic"
     assert not any(tmp_path.iterdir())                       # deleted without --keep
+
+
+def test_reuse_keeps_outputs_of_stages_not_run(tmp_path):
+    """--reuse --stages cohort runs the cohort on the kept tree and the kept labevents Parquet."""
+    b = _bench()
+    args = ["--admissions", "150", "--work", str(tmp_path), "--p-cxr", "0.8", "--keep"]
+    b.run(b.parse_args(args + ["--stages", "labevents", "cohort", "shards"]))
+    lab = tmp_path / "a150" / "cohort" / "labevents.parquet"
+    shards = tmp_path / "a150" / "shards"
+    before = lab.stat().st_mtime_ns, shards.stat().st_mtime_ns
+    out = b.run(b.parse_args(args + ["--reuse", "--stages", "cohort"]))
+    assert out["sizes"][0]["stages"]["cohort"]["rows"] > 0
+    assert (lab.stat().st_mtime_ns, shards.stat().st_mtime_ns) == before
