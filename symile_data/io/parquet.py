@@ -21,6 +21,7 @@ from symile_data.io.atomic import atomic_path, atomic_write_json
 from symile_data.io.lock import folder_lock
 from symile_data.io.manifest import (MANIFEST, build_manifest, marker_matches, marker_path,
                                      remove_stale, shard_info, shard_name, write_manifest)
+from symile_data.io.memory import release_unused
 from symile_data.progress import progress
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,8 @@ def write_parquet_split(out_dir: Path, split: str, source: RowSource, schema: pa
                            compression=spec.compression,
                            compression_level=spec.compression_level, **encoding_options(schema))
         info = shard_info(shard, table.num_rows, expect)
+        del table          # freed before the next shard's rows are built (issue 11: one
+        release_unused()   # shard in memory, not two), and handed back to the OS
         atomic_write_json(marker_path(shard), info)   # done-marker last
         infos.append(_public(info))
     return infos
