@@ -33,6 +33,7 @@ from symile_data.train.retrieval import EmbeddingStore, TieKeys, argmax_streamed
 from symile_data.train.loop import autocast, pick_device, to_device
 
 log = logging.getLogger(__name__)
+CANDIDATE_BATCH = 65_536     # rows per batch of the candidate scan (key columns only)
 
 
 def bootstrap(correct: np.ndarray, n_resamples: int = 10, seed: int = 0) -> dict[str, Any]:
@@ -143,7 +144,7 @@ def m3_candidates(files: Sequence[Path]) -> tuple[np.ndarray, np.ndarray, np.nda
     obs, cls, pos = [], [], 0
     uniq, first = pa.array([], pa.string()), np.zeros(0, np.int64)
     for f in files:
-        for b in pq.ParquetFile(f).iter_batches(batch_size=65_536, columns=cols):
+        for b in pq.ParquetFile(f).iter_batches(batch_size=CANDIDATE_BATCH, columns=cols):
             t = pa.Table.from_batches([b])
             miss = [t[c].to_numpy(zero_copy_only=False) for c in cols[2:]]
             obs.append(~(miss[0] | miss[1] | miss[2]))
