@@ -2,19 +2,17 @@
 test queries without its 10M train rows); extrapolation uses the rows a stage reads."""
 from __future__ import annotations
 
-import importlib.util
+import runpy
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "scale.py"
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("scale_m3", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def _bench() -> SimpleNamespace:
+    return SimpleNamespace(**runpy.run_path(str(BENCH), run_name="scale_m3"))
 
 
 def test_size_specs():
