@@ -20,6 +20,14 @@ smallest to the largest measured size, and values at sizes that were not run (sk
 
   nice -n 10 python bench/scale.py --sizes 100000,xs,m,l --w 10 --work /work/scratch/x \\
       --max-rows join=600000,shards=600000,eval=600000
+  nice -n 10 python bench/scale.py --sizes 1000:1000:25000,1000:1000:500000 \\
+      --stages samples,text,join,eval      (evaluation at l's 500k test queries)
+
+Sizes: xs|s|m|l (``m3/config.py`` SIZES), N (N train rows, N // 20 val and test) or
+TRAIN:VAL:TEST. Evaluation reads only the test split and shard reading only the train split,
+so ``1000:1000:500000`` measures evaluation at ``l``'s test split without building its 10M
+train rows (``--max-rows`` compares against the rows a stage reads: test rows for eval, train
+rows for shards, all rows otherwise).
   python bench/scale.py --dataset mimic ...   (MIMIC half: bench/scale_mimic.py)
 """
 from __future__ import annotations
@@ -46,11 +54,27 @@ SCRIPTS = {"en": (0x61, 0x7A), "el": (0x3B1, 0x3C9), "hi": (0x915, 0x939),
 
 
 def split_rows(size: str) -> tuple[int, int, int]:
+    """(train, val, test) rows of a size: xs|s|m|l, N (train rows; val = test = N // 20) or
+    TRAIN:VAL:TEST (e.g. ``1000:1000:500000``: ``l``'s test split without its train rows)."""
     from symile_data.m3.config import SIZES
     if size in SIZES:
         return SIZES[size]
-    train = int(size)
-    return train, train // 20, train // 20
+    parts = size.split(":")
+    try:
+        rows = [int(p) for p in parts]
+    except ValueError:
+        rows = []
+    if len(rows) == 3 and min(rows) >= 0 and sum(rows) > 0:
+        return rows[0], rows[1], rows[2]
+    if len(rows) == 1 and rows[0] > 0:
+        return rows[0], rows[0] // 20, rows[0] // 20
+    raise ValueError(f"size '{size}': expected xs|s|m|l, train rows N or TRAIN:VAL:TEST")
+
+
+def stage_rows(stage: str, size: str) -> int:
+    """Rows a stage works through: shards read the train split, eval the test split."""
+    tr, va, te = split_rows(size)
+    return {"shards": tr, "eval": te}.get(stage, tr + va + te)
 
 
 # ---------------------------------------------------------------- inputs
@@ -241,8 +265,7 @@ def summarise(results: dict, sizes: list[str]) -> dict:
                       "rss_growth_smallest_to_largest": round(rss[-1] / rss[0] - 1, 3)}
         for s in sizes:
             if stage not in results.get(s, {}):
-                tr, va, te = split_rows(s)
-                rows = {"shards": tr, "eval": te}.get(stage, tr + va + te)
+                rows = stage_rows(stage, s)
                 results.setdefault(s, {})[stage] = {
                     "rows": rows, "wall_s": round(aw + bw * rows, 1),
                     "peak_rss_mb": round(rss[-1] + max(0.0, top) * (rows - pts[-1][0])),
@@ -254,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", choices=("m3", "mimic"), default="m3")
-    ap.add_argument("--sizes", default="100000,xs", help="xs|s|m|l or train rows, comma list")
+    ap.add_argument("--sizes", default="100000,xs",
+                    help="comma list of xs|s|m|l, N (train rows) or TRAIN:VAL:TEST")
     ap.add_argument("--w", type=int, default=10)
     ap.add_argument("--pool-images", type=int, default=2, help="images per class")
     ap.add_argument("--pool-clips", type=int, default=20, help="clips per language")
@@ -282,9 +306,17 @@ def main(argv: list[str] | None = None) -> int:
         import resource
         facts = run_stage(args._stage, work, json.loads(args._opt))
         facts["_self_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        if "pyarrow" in sys.modules:     # Arrow's pool: its high-water mark, what it still holds
+            import pyarrow as pa
+            pool = pa.default_memory_pool()
+            facts["arrow_pool"] = {"backend": pool.backend_name,
+                                   "max_mb": round(pool.max_memory() / 2**20),
+                                   "end_mb": round(pool.bytes_allocated() / 2**20)}
         print(json.dumps(facts))
         return 0
     sizes = args.sizes.split(",")
+    for s in sizes:
+        split_rows(s)    # fail fast on a bad size
     stages = [s for s in args.stages.split(",") if s]
     limits = {k: int(v) for k, v in (x.split("=") for x in args.max_rows.split(",") if x)}
     dims = tuple(int(x) for x in args.dims.split(","))
@@ -298,8 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)
         for stage in stages:
-            rows = sum(split_rows(size))
-            if rows > limits.get(stage, 1 << 62):
+            if stage_rows(stage, size) > limits.get(stage, 1 << 62):
                 break   # this and the later stages (which need its output) are extrapolated
             results.setdefault(size, {})[stage] = measure(stage, d, {**opt, "size": size})
             print(json.dumps({size: {stage: results[size][stage]}}), file=sys.stderr)

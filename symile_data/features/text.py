@@ -35,6 +35,7 @@ from symile_data.features.encoders import EncoderIdentity, load_pretrained, reso
 from symile_data.features.keyhash import check_unique, hash_strings, lookup_fenced
 from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
 from symile_data.io.lock import remove_stale_tmp
+from symile_data.io.memory import release_unused
 from symile_data.hashing import sha256_bytes
 from symile_data.progress import progress
 
@@ -99,6 +100,7 @@ def _partition(batches: Iterable[pa.Array], bits: int, tmp: Path) -> list[Path]:
             for k in np.flatnonzero(np.diff(bounds)):
                 rows = u.take(pa.array(order[bounds[k]:bounds[k + 1]]))
                 writers[k].write_table(pa.table({"text": rows}, schema=schema))
+            release_unused()                 # per batch: no creep of freed Arrow buffers
     finally:
         for w in writers:
             w.close()
@@ -175,6 +177,8 @@ def encode_texts(tok: TextTokenizer, batches: Iterable[pa.Array], n_rows: int,
             n_done += len(texts)
             atomic_write_json(marker, {"hashes_sha256": sha, "encoder_id": eid,
                                        "rows": len(texts), "truncated": trunc})
+            del table, texts, h
+            release_unused()                 # one part's memory at a time, not a creep
     for stale in sorted(out.glob("part-*.parquet")):
         if stale.name not in parts:   # a rerun with fewer parts: drop the leftovers
             stale.unlink()
@@ -218,6 +222,7 @@ def write_token_index(out: Path, parts: list[str]) -> dict:
                          .astype(np.int32).tobytes())
                 counts["texts"] += len(lens)
                 counts["tokens"] += int(lens.sum())
+            release_unused()
     return counts
 
 

@@ -21,6 +21,7 @@ from symile_data.io.atomic import atomic_path, atomic_write_json
 from symile_data.io.lock import folder_lock
 from symile_data.io.manifest import (MANIFEST, build_manifest, marker_matches, marker_path,
                                      remove_stale, shard_info, shard_name, write_manifest)
+from symile_data.io.memory import release_unused
 from symile_data.progress import progress
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,8 @@ def write_parquet_split(out_dir: Path, split: str, source: RowSource, schema: pa
             continue
         with atomic_path(shard) as tmp:
             _write_shard(tmp, source, start, stop, schema, spec, shard.name)
+        # the shard's rows died with _write_shard: hand them back to the OS before the next
+        release_unused()   # shard is built (issue 11: one shard in memory, not two)
         info = shard_info(shard, stop - start, expect)
         atomic_write_json(marker_path(shard), info)   # done-marker last
         infos.append(_public(info))

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from symile_data.io.manifest import ManifestError, read_manifest
+from symile_data.io.memory import release_unused
 
 
 def split_files(dataset_dir: str | Path, split: str) -> list[Path]:
@@ -63,6 +64,16 @@ def column_to_numpy(col: pa.ChunkedArray | pa.Array, name: str = "?") -> Any:
 
 def table_to_arrays(table: pa.Table) -> dict[str, Any]:
     return {n: column_to_numpy(table.column(n), n) for n in table.column_names}
+
+
+def read_group(file: Path, group: int, columns: Sequence[str] | None,
+               use_threads: bool = True) -> dict[str, Any]:
+    """One row group as numpy arrays / lists; the decode's freed memory goes back to the OS
+    (``io/memory.py``), so reading group after group does not creep."""
+    arrays = table_to_arrays(pq.ParquetFile(file).read_row_group(
+        group, columns=columns, use_threads=use_threads))
+    release_unused()
+    return arrays
 
 
 def to_tensors(arrays: dict[str, Any]) -> dict[str, Any]:
@@ -194,14 +205,19 @@ class ParquetIterable(IterableDataset):
             u = int(order[i])
             if cache.get("unit") != u:
                 f, g = self.units[u]
-                cache["unit"] = u
+                cache.clear()      # the previous row group goes before the next is decoded
                 # one decode thread per DataLoader worker: the workers are the parallelism,
                 # and arrow's pool in every worker would only contend for the same cores
-                cache["arrays"] = table_to_arrays(pq.ParquetFile(f).read_row_group(
-                    g, columns=self.columns, use_threads=get_worker_info() is None))
+                cache["arrays"] = read_group(f, g, self.columns,
+                                             use_threads=get_worker_info() is None)
+                cache["unit"] = u
             lo, hi = a - int(starts[i]), min(b, int(starts[i + 1])) - int(starts[i])
-            pieces.append(_rows(cache["arrays"], slice(lo, hi)))
+            piece = _rows(cache["arrays"], slice(lo, hi))
             a += hi - lo
+            if a < b:      # the window goes on into the next row group: copy the rows out,
+                piece = {k: v.copy() if isinstance(v, np.ndarray) else v   # so this group
+                         for k, v in piece.items()}                # is freed before that one
+            pieces.append(piece)
             i += 1
         return _concat(pieces, perm)
 
@@ -243,8 +259,8 @@ class ParquetMapDataset(Dataset):
     def _unit(self, u: int) -> dict[str, Any]:
         if self._cache is None or self._cache[0] != u:
             f, g = self.units[u]
-            self._cache = (u, table_to_arrays(
-                pq.ParquetFile(f).read_row_group(g, columns=self.columns)))
+            self._cache = None
+            self._cache = (u, read_group(f, g, self.columns))
         return self._cache[1]
 
     def __getitem__(self, i: int) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 import torch
 from torch import Tensor
 
+from symile_data.io.memory import release_unused
 from symile_data.io.reader import ParquetIterable, ParquetMapDataset, split_files
 from symile_data.train.config import EvalConfig
 from symile_data.train.loss import clip_scores, mip_scores
@@ -32,6 +33,7 @@ from symile_data.train.retrieval import EmbeddingStore, TieKeys, argmax_streamed
 from symile_data.train.loop import autocast, pick_device, to_device
 
 log = logging.getLogger(__name__)
+CANDIDATE_BATCH = 65_536     # rows per batch of the candidate scan (key columns only)
 
 
 def bootstrap(correct: np.ndarray, n_resamples: int = 10, seed: int = 0) -> dict[str, Any]:
@@ -118,30 +120,42 @@ def _nrows(batch: dict[str, Any]) -> int:
     return len(next(iter(batch.values())))
 
 
+def _first_per_key(keys: pa.Array, rows: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """Distinct ``keys`` in ascending order, each with the first of its ``rows`` (the rows of
+    equal keys are ascending in input order)."""
+    order = pc.sort_indices(keys).to_numpy()          # stable: first row of a key first
+    ks = keys.take(pa.array(order))
+    new = pc.not_equal(ks.slice(1), ks.slice(0, len(ks) - 1)).to_numpy(zero_copy_only=False) \
+        if len(ks) > 1 else np.zeros(0, bool)
+    first = np.concatenate([[0], 1 + np.flatnonzero(new)]).astype(np.int64) if len(ks) \
+        else np.zeros(0, np.int64)
+    return ks.take(pa.array(first)), rows[order[first]]
+
+
 def m3_candidates(files: Sequence[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(candidate rows, fully observed mask (rows,), cls_id (rows,)) of a split, streamed.
 
     Candidates: every distinct fully observed image (by image_key), the first row carrying
-    each key, in key order (np.unique's order). Memory: a few bytes per row, no embedding.
+    each key, in key order (np.unique's order). Memory: 3 bytes per row, the distinct keys
+    and one batch: each batch's keys are merged into the running distinct set (earlier rows
+    sort first among equal keys, so the first row of each key survives), never all rows' keys.
     """
     cols = ["image_key", "cls_id", "image_missing", "audio_missing", "text_missing"]
-    keys, obs, cls = [], [], []
+    obs, cls, pos = [], [], 0
+    uniq, first = pa.array([], pa.string()), np.zeros(0, np.int64)
     for f in files:
-        for b in pq.ParquetFile(f).iter_batches(batch_size=65_536, columns=cols):
+        for b in pq.ParquetFile(f).iter_batches(batch_size=CANDIDATE_BATCH, columns=cols):
             t = pa.Table.from_batches([b])
             miss = [t[c].to_numpy(zero_copy_only=False) for c in cols[2:]]
             obs.append(~(miss[0] | miss[1] | miss[2]))
             cls.append(t["cls_id"].to_numpy(zero_copy_only=False))
-            keys.append(t["image_key"].combine_chunks().filter(pa.array(obs[-1])))
+            k = t["image_key"].combine_chunks().cast(pa.string()).filter(pa.array(obs[-1]))
+            uniq, first = _first_per_key(pa.concat_arrays([uniq, k]), np.concatenate(
+                [first, pos + np.flatnonzero(obs[-1])]))
+            pos += len(obs[-1])
+        release_unused()
     observed = np.concatenate(obs) if obs else np.zeros(0, bool)
-    k = pa.concat_arrays(keys) if keys else pa.array([], pa.string())
-    order = pc.sort_indices(k).to_numpy()             # stable: first row of a key first
-    ks = k.take(pa.array(order))
-    new = pc.not_equal(ks.slice(1), ks.slice(0, len(ks) - 1)).to_numpy(zero_copy_only=False) \
-        if len(ks) > 1 else np.zeros(0, bool)
-    first = np.concatenate([[0], 1 + np.flatnonzero(new)]) if len(ks) else np.zeros(0, int)
-    return (np.flatnonzero(observed)[order[first]], observed,
-            np.concatenate(cls) if cls else np.zeros(0, np.int16))
+    return first, observed, np.concatenate(cls) if cls else np.zeros(0, np.int16)
 
 
 @torch.no_grad()
@@ -188,6 +202,7 @@ def m3_predict_chunks(model, loss: str, dataset_dir: Path, cfg: EvalConfig, devi
         extra = {c: sum(v, []) for c, v in vals.items()}
         pred = argmax_streamed(lambda c: fn(c, [a[:k], t[:k]]), store, k, q_done, keys)
         q_done += k
+        release_unused()      # the chunk's freed tensors / row groups go back to the OS
         buf.update(audio=[a[k:]], text=[t[k:]], row=[rows[k:]])
         vals.update({c: [v[k:]] for c, v in extra.items()})
         return cand_cls[pred], cls[rows[:k]], {c: v[:k] for c, v in extra.items()}
