@@ -22,6 +22,7 @@ import torch
 from symile_data.hashing import sha256_file, sha256_json
 from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
 from symile_data.io.manifest import MANIFEST, read_manifest, schema_from_b64
+from symile_data.io.memory import release_unused
 from symile_data.io.reader import column_to_numpy, split_files
 from symile_data.publish.tensorfile import TensorFile
 
@@ -64,6 +65,8 @@ def iter_column(files: list[Path], columns: list[str],
     for f in files:
         for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows, columns=columns):
             yield {n: column_to_numpy(batch.column(n), n) for n in columns}
+            del batch
+            release_unused()    # ~64 MB batches: freed pages back to the OS (issue 11)
 
 
 def fill_rows(out: torch.Tensor, files: list[Path], column: str,
