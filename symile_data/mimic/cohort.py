@@ -11,7 +11,6 @@ An admission needs all three (and at least one of the 50 labs). Splits are patie
 """
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ import pyarrow.compute as pc
 
 from symile_data.config import params_hash
 from symile_data.io.atomic import atomic_path, atomic_write_json
+from symile_data.io.memory import release_unused
 from symile_data.mimic.config import (CXR_VIEWS, CXR_WINDOW_H, ECG_WINDOW_H, HOSP_FILES,
                                       LAB_COLUMNS, LAB_ITEMIDS, LAB_WINDOW_H, N_LABS,
                                       CohortConfig)
@@ -89,17 +89,6 @@ def cxr_path_of(front: pd.DataFrame, dicom: pa.Array, ext: str
         taker(dicom)
     return lambda idx: list(cxr_relpath(subj[idx], study[idx], np.asarray(take(idx), object),
                                         ext))
-
-
-def release_heap() -> None:
-    """Return freed heap pages to the OS: the parse and join temporaries of the record lists
-    (glibc heap) would stay resident under the labs scan, whose buffers come from Arrow's
-    allocator and cannot reuse them (430k admissions: ~85 MB)."""
-    pa.default_memory_pool().release_unused()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):          # not glibc: nothing to trim
-        pass
 
 
 def _ecg_one(base: Path) -> str | None:
@@ -171,11 +160,11 @@ def build_cohort(mimic_iv: str | Path, ecg_root: str | Path, cxr_root: str | Pat
     n_meta = len(meta)
     front, dicom, cxr_ranges = cxr_windows(adm, meta)
     del meta
-    release_heap()
+    release_unused()   # the list's parse / join temporaries back to the OS before the next
     ecg = read_ecg_records(ecg_root)
     ecg_path = strings(ecg.pop("path"))
     ecg_ranges = ecg_windows(adm, ecg)
-    release_heap()
+    release_unused()
     log.info("cohort: %d admissions, %d ECG records, %d CXR rows", len(adm), len(ecg), n_meta)
     ecg_cand, cxr_cand = ecg_ranges[2] > ecg_ranges[1], cxr_ranges[2] > cxr_ranges[1]
     # 2. CXR files (a stat each) of admissions with both candidates; CheXpert labels
