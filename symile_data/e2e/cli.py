@@ -97,7 +97,8 @@ def _run(stage: str, args: argparse.Namespace) -> int:
                                args.m3, args.mimic, args.validation, args.xor_png, args.out,
                                args.accuracy_png, args.missing_png))
     if isinstance(out, dict) and "runs" in out:
-        out = [{k: r.get(k) for k in ("run", "accuracy", "in_text_accuracy")} for r in out["runs"]]
+        out = [{k: r[k] for k in ("run", "accuracy", "ci95", "in_text_accuracy") if k in r}
+               for r in out["runs"]]
     print(json.dumps(out, indent=1, default=str))
     return 0
 

@@ -110,7 +110,8 @@ def evaluate_m3_runs(run_dirs: Sequence[str | Path], translations_dir: str | Pat
         runs.append({**info, **boot, "w": w, "in_text_accuracy": float(inside.mean()),
                      "clip_bound": float(inside.mean()) / w})
         _save_per_query(out_json.parent, run_dir.name, correct)
-        log.info("%s: accuracy %.4f, in-text %.4f", info["run"], boot["accuracy"], inside.mean())
+        log.info("%s: accuracy %.4f (95%% interval %.3f-%.3f), in-text %.4f", info["run"],
+                 boot["accuracy"], *boot["ci95"], inside.mean())
     report = {"kind": "m3", "split": cfg.split, "chance": 1.0 / len(np.unique(word_cls)),
               "runs": runs}
     atomic_write_json(out_json, report)
@@ -132,7 +133,8 @@ def evaluate_mimic_runs(run_dirs: Sequence[str | Path], retrieval_dir: str | Pat
                                 if key not in ("run_dir", "model", "loss", "split")},
                      "n_candidates": k})
         _save_per_query(out_json.parent, run_dir.name, correct)
-        log.info("%s: accuracy %.4f", info["run"], metrics["accuracy"])
+        log.info("%s: accuracy %.4f (95%% interval %.3f-%.3f)", info["run"],
+                 metrics["accuracy"], *metrics["ci95"])
     report = {"kind": "mimic", "split": cfg.split, "chance": 1.0 / k if k else None,
               "runs": runs}
     atomic_write_json(out_json, report)
