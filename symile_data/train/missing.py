@@ -40,7 +40,9 @@ class FeatureImputer(nn.Module):
             if std is None or std.shape != self.mean.shape:
                 raise ValueError("standardize=True needs the observed std, shape "
                                  f"{tuple(self.mean.shape)}")
-            self.std.copy_(std.clamp(min=1e-6))             # constant dims: no division by 0
+            # a dim (nearly) constant over the observed train rows is centred, not scaled:
+            # dividing by ~0 would blow up any other value it takes at test time
+            self.std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
         self.mean_fitted.fill_(True)
 
     def forward(self, feat: Tensor, missing: Tensor) -> Tensor:

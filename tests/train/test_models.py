@@ -44,10 +44,13 @@ def test_feature_imputer_standardize_option():
     imp.set_mean(mean, std)
     out = imp(feats, missing)[:, :4]
     assert torch.equal(out[missing], torch.zeros(int(missing.sum()), 4))
-    z = out[~missing][:, :3]                       # the constant 4th dim: std clamped, stays 0
+    z = out[~missing][:, :3]
     assert torch.allclose(z.mean(0), torch.zeros(3), atol=1e-4)
     assert torch.allclose(z.std(0, unbiased=False), torch.ones(3), atol=1e-4)
-    assert torch.equal(out[:, 3], torch.zeros(50))
+    assert torch.equal(out[:, 3], torch.zeros(50))   # the constant 4th dim: centred ...
+    shifted = feats.clone()
+    shifted[:, 3] += 2.0                              # ... and not scaled by ~1/0 at test time
+    assert torch.allclose(imp(shifted, missing)[~missing, 3], torch.full((int((~missing).sum()),), 2.0))
 
 
 def test_replace_missing_text():
