@@ -26,6 +26,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
+from symile_data.io.memory import release_unused
 from symile_data.mimic.intervals import window_ranges
 from symile_data.mimic.readers import MimicInputError
 from symile_data.runlog import log_dir
@@ -113,7 +114,7 @@ def convert_labevents(csv_gz: str | Path, out: str | Path,
                 for batch in reader:
                     gate.consumed()
                     w.write_table(pa.Table.from_batches([batch]).cast(schema))
-                    pa.default_memory_pool().release_unused()   # no creep over blocks
+                    release_unused()                  # no creep over blocks
     except pa.ArrowInvalid as e:
         raise MimicInputError(f"{src}: bad labevents row ({e})") from e
     finally:
@@ -206,7 +207,7 @@ def _scan(parquet, itemids, subjects: np.ndarray, t_lo: int, t_hi: int, batch_ro
         for batch in t.to_batches(max_chunksize=batch_rows):
             yield batch
         del t
-        pa.default_memory_pool().release_unused()    # the row group's pages back to the OS
+        release_unused()                  # the row group's pages back to the OS
 
 
 def stream_cohort_labs(parquet: str | Path, itemids: tuple[int, ...], subject_id: np.ndarray,
