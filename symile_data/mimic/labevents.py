@@ -15,18 +15,17 @@ keeps only a running earliest value per (admission, lab): memory is one batch pl
 """
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
 from symile_data.io.memory import release_unused
+from symile_data.mimic.csvstream import ReadGate, csv_blocks
 from symile_data.mimic.intervals import window_ranges
 from symile_data.mimic.readers import MimicInputError
 from symile_data.runlog import log_dir
@@ -34,55 +33,6 @@ from symile_data.runlog import log_dir
 LAB_COLUMNS = {"labevent_id": pa.int64(), "subject_id": pa.int64(), "hadm_id": pa.int64(),
                "itemid": pa.int64(), "charttime": pa.timestamp("s"),
                "valuenum": pa.float64()}
-
-
-class ReadGate:
-    """File object over the decompressed CSV for ``pacsv.open_csv`` that keeps its reader at
-    most ``ahead`` blocks ahead of the consumer.
-
-    Arrow's streaming CSV reader reads blocks on a background thread into a queue of up to 32
-    blocks (ARROW-12090: not configurable). When the consumer (here the zstd Parquet writer) is
-    slower than gunzip, e.g. on a loaded machine, that queue fills: measured +130 MB RSS per
-    64 MB block consumed at 100k admissions, so the peak grew with the file (989 MB at 100k,
-    1,643 MB at 430k under load). Each ``read`` takes a permit; the consumer gives one back per
-    batch (``consumed``). The wait has a timeout so a block that yields no batch cannot hang the
-    reader. ``stop`` makes further reads return EOF (used on errors so the reader thread ends
-    before the interpreter does).
-    """
-
-    closed = False
-
-    def __init__(self, stream, ahead: int = 2, wait_s: float = 30.0):
-        self.stream, self.wait_s = stream, wait_s
-        self.permits = threading.Semaphore(ahead)
-        self.reads = self.batches = self.max_lead = 0
-        self.stopped = False
-
-    def read(self, n: int = -1) -> bytes:
-        self.permits.acquire(timeout=self.wait_s)
-        if self.stopped:
-            return b""
-        self.reads += 1
-        self.max_lead = max(self.max_lead, self.reads - self.batches)
-        return self.stream.read(n)
-
-    def consumed(self) -> None:
-        self.batches += 1
-        self.permits.release()
-
-    def stop(self) -> None:
-        self.stopped = True
-        for _ in range(64):
-            self.permits.release()
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
 
 
 def convert_labevents(csv_gz: str | Path, out: str | Path,
@@ -99,40 +49,14 @@ def convert_labevents(csv_gz: str | Path, out: str | Path,
         return out
     marker.unlink(missing_ok=True)
     schema = pa.schema([(k, v) for k, v in LAB_COLUMNS.items()])
-    gate = ReadGate(pa.input_stream(str(src)), ahead)     # gunzip by the file name
-    try:
-        reader = pacsv.open_csv(
-            gate, read_options=pacsv.ReadOptions(block_size=block_bytes),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(column_types=LAB_COLUMNS,
-                                                 include_columns=list(LAB_COLUMNS)))
-    except (pa.ArrowInvalid, OSError) as e:
-        raise MimicInputError(f"{src}: cannot read labevents ({e})") from e
-    try:
-        with atomic_path(out) as tmp:
-            with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
-                for batch in reader:
-                    gate.consumed()
-                    w.write_table(pa.Table.from_batches([batch]).cast(schema))
-                    release_unused()                  # no creep over blocks
-    except pa.ArrowInvalid as e:
-        raise MimicInputError(f"{src}: bad labevents row ({e})") from e
-    finally:
-        _finish(reader, gate)
+    with atomic_path(out) as tmp:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
+            for _, block in csv_blocks(src, LAB_COLUMNS, block_bytes, what="labevents",
+                                       ahead=ahead, gate=ReadGate):
+                w.write_table(block.cast(schema))
+                release_unused()                  # no creep over blocks
     atomic_write_json(marker, stamp)
     return out
-
-
-def _finish(reader, gate: ReadGate) -> None:
-    """Let the reader's thread see EOF and end (a Python read must not outlive the caller)."""
-    if gate.stopped or gate.reads == 0:
-        return
-    gate.stop()
-    try:
-        for _ in reader:
-            pass
-    except (pa.ArrowInvalid, OSError):
-        pass
 
 
 LAB_FILTER_COLUMNS = ["labevent_id", "subject_id", "itemid", "charttime", "valuenum"]
@@ -174,7 +98,8 @@ def _skip(rg_stats: dict, lo: dict) -> bool:
     return False
 
 
-def _scan(parquet, itemids, subjects: np.ndarray, t_lo: int, t_hi: int, batch_rows: int):
+def scan_labs(parquet, itemids, subjects: np.ndarray, t_lo: int, t_hi: int,
+              batch_rows: int):
     """Record batches (<= batch_rows) of the wanted rows, one row group at a time: row groups
     are skipped by their subject_id / charttime statistics (predicate pushdown), the rest is
     read (five columns) and filtered (itemid, non-null valuenum, subjects, time span)."""
@@ -218,10 +143,23 @@ def stream_cohort_labs(parquet: str | Path, itemids: tuple[int, ...], subject_id
 
     Only rows of these subjects, these itemids and the overall time span are kept: row groups
     outside the subject / time range are skipped by their statistics, the others are read one at
-    a time (five columns) and filtered. Each batch is reduced to its earliest row per query and
-    merged into a running minimum of (charttime, labevent_id): the same answer as sorting all
-    rows at once.
+    a time (five columns) and filtered (``scan_labs``), then folded by ``earliest_labs``.
     """
+    if len(subject_id) == 0:
+        return np.full((0, len(itemids)), np.nan)
+    win_lo, win_hi = np.asarray(win_lo, np.int64), np.asarray(win_hi, np.int64)
+    return earliest_labs(scan_labs(parquet, itemids, np.unique(subject_id), int(win_lo.min()),
+                                   int(win_hi.max()), batch_rows),
+                         itemids, subject_id, win_lo, win_hi)
+
+
+def earliest_labs(batches, itemids: tuple[int, ...], subject_id: np.ndarray,
+                  win_lo: np.ndarray, win_hi: np.ndarray) -> np.ndarray:
+    """The answer of ``stream_cohort_labs`` from record batches of lab rows (the five
+    LAB_FILTER_COLUMNS; any order, any filter that keeps every wanted row). Each batch is
+    reduced to its earliest row per query and merged into a running minimum of (charttime,
+    labevent_id): the same answer as sorting all rows at once. Memory: one batch plus
+    (n x 50) slots."""
     n, k = len(subject_id), len(itemids)
     out = np.full(n * k, np.nan)
     if n == 0:
@@ -232,8 +170,7 @@ def stream_cohort_labs(parquet: str | Path, itemids: tuple[int, ...], subject_id
     subj_sorted = subj[by_subj]
     best_t = np.full(n * k, np.iinfo(np.int64).max)
     best_id = np.full(n * k, np.iinfo(np.int64).max)
-    for batch in _scan(parquet, itemids, np.unique(subj), int(win_lo.min()), int(win_hi.max()),
-                       batch_rows):
+    for batch in batches:
         if batch.num_rows == 0:
             continue
         b = _lab_arrays(batch, itemids)

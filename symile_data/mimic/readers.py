@@ -14,11 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from symile_data.errors import require_csv_columns
-from symile_data.mimic.config import CXR_FILES, ECG_RECORD_LIST, HOSP_FILES
-
-
-class MimicInputError(ValueError):
-    """Bad MIMIC input: the message names the file (and column / row) and what is wrong."""
+from symile_data.mimic.csvstream import MimicInputError, csv_blocks
+from symile_data.mimic.config import CXR_FILES, CXR_VIEWS, ECG_RECORD_LIST, HOSP_FILES
 
 
 def read_table(path: Path, columns: dict[str, str]) -> pd.DataFrame:
@@ -30,16 +27,19 @@ def read_table(path: Path, columns: dict[str, str]) -> pd.DataFrame:
         raise MimicInputError(f"{path}: cannot parse ({e})") from e
 
 
-def parse_seconds(values: pd.Series, path: Path, column: str) -> np.ndarray:
-    """'YYYY-MM-DD HH:MM:SS' strings -> int64 seconds since 1970 (Arrow's strptime on the
-    Arrow-backed column: no per-row Python object or pandas temporaries)."""
-    a = pa.array(values, pa.string())
-    ts = pc.strptime(a, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
+def parse_seconds(values, path: Path, column: str, row0: int = 0) -> np.ndarray:
+    """'YYYY-MM-DD HH:MM:SS' strings (pandas or Arrow) -> int64 seconds since 1970 (Arrow's
+    strptime: no per-row Python object or pandas temporaries); ``row0``: index of the first
+    value among the file's data rows (for the error's row number)."""
+    a = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else \
+        pa.array(values, pa.string())
+    ts = pc.strptime(a.cast(pa.string()), format="%Y-%m-%d %H:%M:%S", unit="s",
+                     error_is_null=True)
     bad = np.asarray(ts.is_null())
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise MimicInputError(f"{path}: column {column} row {i + 2} (line): unparseable "
-                              f"timestamp {values.iloc[i]!r}")
+        raise MimicInputError(f"{path}: column {column} row {row0 + i + 2} (line): "
+                              f"unparseable timestamp {a[i].as_py()!r}")
     return np.asarray(ts.cast(pa.int64()))
 
 
@@ -63,7 +63,8 @@ def read_ecg_records(ecg_root: str | Path) -> pd.DataFrame:
     return df.drop(columns="ecg_time")
 
 
-def study_datetime_ms(date: pd.Series, time: pd.Series, path: Path) -> np.ndarray:
+def study_datetime_ms(date: pd.Series, time: pd.Series, path: Path, row0: int = 0
+                      ) -> np.ndarray:
     """StudyDate (YYYYMMDD) + StudyTime (HHMMSS[.fff...], leading zeros dropped) -> int64 ms."""
     d = pd.to_datetime(date.astype("Int64").astype("string"), format="%Y%m%d", errors="coerce")
     t = time.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -72,7 +73,7 @@ def study_datetime_ms(date: pd.Series, time: pd.Series, path: Path) -> np.ndarra
     bad = d.isna().to_numpy() | np.isnan(t) | (hh > 23) | (mm > 59) | (ss > 60)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise MimicInputError(f"{path}: row {i + 2} (line): bad StudyDate/StudyTime "
+        raise MimicInputError(f"{path}: row {row0 + i + 2} (line): bad StudyDate/StudyTime "
                               f"{date.iloc[i]!r} / {time.iloc[i]!r}")
     day_ms = d.to_numpy().astype("datetime64[ms]").astype(np.int64)
     frac_ms = np.rint((t - whole) * 1000.0).astype(np.int64)
@@ -103,3 +104,50 @@ def cxr_relpath(subject_id: np.ndarray, study_id: np.ndarray, dicom_id: np.ndarr
     out = ("files/p" + s.str[:2] + "/p" + s + "/s" + pd.Series(study_id).astype(str) + "/"
            + pd.Series(dicom_id).astype(str) + ext)
     return out.to_numpy(dtype=object)
+
+
+# ---- block readers: the same tables in ~block_bytes pieces (the cohort partitions them) ----
+BLOCK_BYTES = 16 << 20   # CSV bytes per block: ~200k ECG record-list rows
+
+
+def admission_blocks(mimic_iv: str | Path, block_bytes: int = BLOCK_BYTES):
+    """(row0, table subject_id, hadm_id, admit_s) per block, in file order."""
+    path = Path(mimic_iv) / HOSP_FILES["admissions"]
+    cols = {"subject_id": pa.int64(), "hadm_id": pa.int64(), "admittime": pa.string()}
+    for row0, t in csv_blocks(path, cols, block_bytes, what="admissions"):
+        yield row0, pa.table({"subject_id": t["subject_id"], "hadm_id": t["hadm_id"],
+                              "admit_s": parse_seconds(t["admittime"], path, "admittime",
+                                                       row0)})
+
+
+def ecg_blocks(ecg_root: str | Path, block_bytes: int = BLOCK_BYTES):
+    """(row0, table subject_id, study_id, t_s, path) per block, in file order."""
+    path = Path(ecg_root) / ECG_RECORD_LIST
+    cols = {"subject_id": pa.int64(), "study_id": pa.int64(), "ecg_time": pa.string(),
+            "path": pa.string()}
+    for row0, t in csv_blocks(path, cols, block_bytes, what="ECG record"):
+        yield row0, pa.table({"subject_id": t["subject_id"], "study_id": t["study_id"],
+                              "t_s": parse_seconds(t["ecg_time"], path, "ecg_time", row0),
+                              "path": t["path"]})
+
+
+def cxr_blocks(cxr_root: str | Path, block_bytes: int = BLOCK_BYTES):
+    """(row0, table dicom_id, subject_id, study_id, frontal, t_ms) per block, in file order."""
+    path = Path(cxr_root) / CXR_FILES["metadata"]
+    cols = {"dicom_id": pa.string(), "subject_id": pa.int64(), "study_id": pa.int64(),
+            "ViewPosition": pa.string(), "StudyDate": pa.int64(), "StudyTime": pa.float64()}
+    for row0, t in csv_blocks(path, cols, block_bytes, what="CXR metadata"):
+        t_ms = study_datetime_ms(t["StudyDate"].to_pandas().astype("Int64"),
+                                 t["StudyTime"].to_pandas(), path, row0)
+        yield row0, pa.table({"dicom_id": t["dicom_id"], "subject_id": t["subject_id"],
+                              "study_id": t["study_id"],
+                              "frontal": pc.fill_null(pc.is_in(t["ViewPosition"],
+                                                  pa.array(CXR_VIEWS, pa.string())), False),
+                              "t_ms": t_ms})
+
+
+def chexpert_blocks(cxr_root: str | Path, block_bytes: int = BLOCK_BYTES):
+    """(row0, table subject_id, study_id) per block."""
+    path = Path(cxr_root) / CXR_FILES["chexpert"]
+    cols = {"subject_id": pa.int64(), "study_id": pa.int64()}
+    yield from csv_blocks(path, cols, block_bytes, what="CheXpert")

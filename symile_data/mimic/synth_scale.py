@@ -122,7 +122,8 @@ def synth_scale_tree(out: str | Path, admissions: int, seed: int = 0,
                      rows_per_admission: int = 275, p_cxr: float = 0.01,
                      chunk: int = 5000, gzip_level: int = 1) -> dict:
     """Write the three trees under ``out`` (replaced); returns counts (also synth_report.json)."""
-    from symile_data.mimic.cohort import cxr_path_of, cxr_windows
+    from symile_data.mimic.cohort_steps import cxr_path_of, cxr_windows
+    from symile_data.mimic.config import CXR_VIEWS
     from symile_data.mimic.readers import study_datetime_ms
     out = Path(out)
     shutil.rmtree(out, ignore_errors=True)
@@ -155,7 +156,10 @@ def synth_scale_tree(out: str | Path, admissions: int, seed: int = 0,
     m = meta[["dicom_id", "subject_id", "study_id", "ViewPosition"]].copy()
     m["t_ms"] = study_datetime_ms(meta["StudyDate"], meta["StudyTime"], Path("metadata"))
     m["missing"] = lat["missing"].to_numpy()
-    front, dicom, (order, lo, hi) = cxr_windows(adm, m)
+    front = m[m["ViewPosition"].isin(CXR_VIEWS).to_numpy(dtype=bool)].reset_index(drop=True)
+    cxr = {"subject_id": front["subject_id"].to_numpy(), "study_id": front["study_id"].to_numpy(),
+           "t_ms": front["t_ms"].to_numpy(), "dicom_id": pa.array(front["dicom_id"], pa.string())}
+    order, lo, hi = cxr_windows(adm["subject_id"].to_numpy(), adm["admit_s"].to_numpy(), cxr)
     lens = hi - lo
     reach = np.repeat(lo, lens) + np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
     rows = np.unique(order[reach])
@@ -165,7 +169,7 @@ def synth_scale_tree(out: str | Path, admissions: int, seed: int = 0,
     src = root / "files" / "pool.jpg"
     src.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(img).save(src, format="JPEG", quality=90)
-    paths = cxr_path_of(front, dicom, ".jpg")(rows)
+    paths = cxr_path_of(cxr, ".jpg")(rows)
     for p in progress(paths, desc="link CXR", total=len(rows)):
         _link(src, root / p)
     report = {"admissions": admissions, "labevents_rows": n_labs, "ecg_records": len(ecg),

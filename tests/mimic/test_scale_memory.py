@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from symile_data.io.parquet import ShardSpec, TableSource, write_parquet_dataset
-from symile_data.mimic import cohort as cohort_mod
+from symile_data.mimic import cohort_steps as steps_mod
 from symile_data.mimic import labevents
 from symile_data.mimic.cohort import build_cohort
 from symile_data.mimic.config import CohortConfig
@@ -81,10 +81,10 @@ def test_cohort_builds_paths_only_for_checked_records(tmp_path, monkeypatch):
     r = tmp_path / "raw"
     synth_scale_tree(r, 600, rows_per_admission=60, p_cxr=0.05, chunk=200)
     built = []
-    real_taker, real_relpath = cohort_mod.taker, cohort_mod.cxr_relpath
-    monkeypatch.setattr(cohort_mod, "taker", lambda v: lambda idx: (
+    real_taker, real_relpath = steps_mod.taker, steps_mod.cxr_relpath
+    monkeypatch.setattr(steps_mod, "taker", lambda v: lambda idx: (
         built.append(len(idx)), real_taker(v)(idx))[1])
-    monkeypatch.setattr(cohort_mod, "cxr_relpath", lambda *a: (
+    monkeypatch.setattr(steps_mod, "cxr_relpath", lambda *a: (
         built.append(len(a[0])), real_relpath(*a))[1])
     rep = build_cohort(r / "mimic-iv", r / "mimic-iv-ecg", r / "mimic-cxr-jpg", tmp_path / "c",
                        CFG)
@@ -173,12 +173,17 @@ def test_labs_join_takes_only_the_batch_subjects(tmp_path, monkeypatch):
 
 
 def test_cohort_labs_matrix_has_scanned_rows_only(synth_small, tmp_path, monkeypatch):
-    """The labs matrix holds the admissions whose labs were read, not every admission."""
+    """The labs matrix holds one bucket's admissions whose labs were read, never every
+    admission (nor every labelled one: one matrix per subject bucket)."""
     shapes = []
-    real = cohort_mod.match_labs
-    monkeypatch.setattr(cohort_mod, "match_labs",
+    real = steps_mod.match_labs
+    monkeypatch.setattr(steps_mod, "match_labs",
                         lambda *a: (lambda m: (shapes.append(m.shape), m)[1])(real(*a)))
     r = synth_small
-    rep = build_cohort(r / "mimic-iv", r / "mimic-iv-ecg", r / "mimic-cxr-jpg", tmp_path, CFG)
-    assert shapes == [(rep["labs"]["admissions_read"], 50)]
+    rep = build_cohort(r / "mimic-iv", r / "mimic-iv-ecg", r / "mimic-cxr-jpg", tmp_path, CFG,
+                       bucket_admissions=50)
+    assert len(shapes) == -(-rep["admissions"] // 50) > 2
+    assert sum(n for n, _ in shapes) == rep["labs"]["admissions_read"]
+    assert {k for _, k in shapes} == {50}
+    assert max(n for n, _ in shapes) < rep["labs"]["admissions_read"]
     assert rep["labs"]["admissions_read"] < rep["admissions"]
