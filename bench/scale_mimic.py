@@ -67,11 +67,16 @@ print(json.dumps(info))
 """
 
 
+# the allocator pipelines/mimic_cohort.py sets for its process (labevents conversion + cohort)
+STAGE_ENV = {"labevents": {"ARROW_DEFAULT_MEMORY_POOL": "system"},
+             "cohort": {"ARROW_DEFAULT_MEMORY_POOL": "system"}}
+
+
 def run_stage(stage: str, work: Path) -> dict:
     t0 = time.perf_counter()
+    env = {**__import__("os").environ, "SYMILE_DATA_PROGRESS": "off", **STAGE_ENV.get(stage, {})}
     res = subprocess.run([sys.executable, "-c", CHILD, stage, str(work)], capture_output=True,
-                         text=True, env={**__import__("os").environ,
-                                         "SYMILE_DATA_PROGRESS": "off"})
+                         text=True, env=env)
     if res.returncode != 0:
         raise RuntimeError(f"stage {stage} at {work}: exit {res.returncode}\n{res.stderr[-3000:]}")
     out = json.loads(res.stdout.strip().splitlines()[-1])

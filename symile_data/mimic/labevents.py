@@ -104,7 +104,7 @@ def scan_labs(parquet, itemids, subjects: np.ndarray, t_lo: int, t_hi: int,
     are skipped by their subject_id / charttime statistics (predicate pushdown), the rest is
     read (five columns) and filtered (itemid, non-null valuenum, subjects, time span)."""
     import datetime as dt
-    f = pq.ParquetFile(parquet)
+    f = pq.ParquetFile(parquet, buffer_size=1 << 20, pre_buffer=False)
     names = f.schema_arrow.names
     epoch = dt.datetime(1970, 1, 1)
     bounds = {"subject_id": (int(subjects[0]), int(subjects[-1])),
@@ -124,7 +124,7 @@ def scan_labs(parquet, itemids, subjects: np.ndarray, t_lo: int, t_hi: int,
         # decoded READ_ROWS rows at a time and filtered at once: a whole row group of the five
         # columns (~600k rows: ~25 MB decoded plus the reader's pages) is never in memory
         parts = [pa.Table.from_batches([b]).filter(flt) for b in f.iter_batches(
-            READ_ROWS, row_groups=[i], columns=LAB_FILTER_COLUMNS)]
+            READ_ROWS, row_groups=[i], columns=LAB_FILTER_COLUMNS, use_threads=False)]
         if not parts:
             continue
         t = pa.concat_tables(parts).combine_chunks()

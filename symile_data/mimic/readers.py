@@ -107,7 +107,7 @@ def cxr_relpath(subject_id: np.ndarray, study_id: np.ndarray, dicom_id: np.ndarr
 
 
 # ---- block readers: the same tables in ~block_bytes pieces (the cohort partitions them) ----
-BLOCK_BYTES = 16 << 20   # CSV bytes per block: ~200k ECG record-list rows
+BLOCK_BYTES = 1 << 20    # CSV bytes per block: ~12k ECG record-list rows
 
 
 def admission_blocks(mimic_iv: str | Path, block_bytes: int = BLOCK_BYTES):
