@@ -10,7 +10,10 @@ already written, and the record says ``complete: true`` only once every file is 
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import shutil
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -133,6 +136,25 @@ def write_lines(path: Path, files: list[Path], column: str,
             first = False
 
 
+@contextlib.contextmanager
+def named_tmp(path: Path) -> Iterator[Path]:
+    """A temporary path with ``path``'s own file name, in a per-process hidden folder beside
+    it; renamed into place on success, removed on error. ``torch.save`` names its zip archive
+    after the file (``cxr_train/data.pkl``), so a temp name with the process id in it
+    (``atomic_path``) made every export's bytes differ from the last; this way the bytes are
+    the same on every run and the archive is named as the reference's own ``torch.save``."""
+    folder = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / path.name
+    try:
+        yield tmp
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 class Exporter:
     """Writes files under ``out`` and keeps the resume record (EXPORT_RECORD)."""
 
@@ -170,7 +192,7 @@ class Exporter:
         if self.done(rel):
             return
         t = build()
-        with atomic_path(self.out / rel) as tmp:
+        with named_tmp(self.out / rel) as tmp:
             torch.save(t, tmp)
         self._finish(rel, shape=list(t.shape), dtype=str(t.dtype).replace("torch.", ""))
         del t
@@ -181,7 +203,7 @@ class Exporter:
         TensorFile at a temp name; renamed into place once complete."""
         if self.done(rel):
             return
-        with atomic_path(self.out / rel) as tmp:
+        with named_tmp(self.out / rel) as tmp:
             tf = TensorFile(tmp, shape, dtype)
             try:
                 fill(tf)
