@@ -11,8 +11,9 @@ test candidate sets) hold first one row per query (its own admission, label 1), 
 query in order its 9 negative candidates (label 0), with label_hadm_id_ = the query's hadm_id.
 Each row carries its own admission's CXR, ECG and labs.
 
-Every tensor is written row by row into its file (Exporter.tensor_file): memory is one batch of
-~64 MB whatever the split size (the real train CXR tensor is ~12 GB).
+Every tensor is written row by row into its file (Exporter.tensor_file): memory is one output
+batch of ~32 MB plus the decode of one source row group, whatever the split or shard size (the
+real train CXR tensor is ~12 GB); retrieval rows are written from views of the converted batch.
 """
 from __future__ import annotations
 
