@@ -10,7 +10,10 @@ already written, and the record says ``complete: true`` only once every file is 
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import shutil
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -31,7 +34,11 @@ log = logging.getLogger(__name__)
 EXPORT_RECORD = "symile_data_export.json"
 EXPORT_VERSION = 1
 BATCH_ROWS = 1024   # rows per record batch read from a shard
-BATCH_BYTES = 64 << 20   # streamed exports: rows per batch so one converted batch is ~64 MB
+# Streamed exports: rows per batch so one converted output batch is ~32 MB. Not 64: decoding a
+# CXR batch from Parquet costs ~13 B of Arrow memory per uint8 pixel (int16 definition and
+# repetition levels per list value, power-of-two buffers: 77 MB for a 54-row, 64 MB batch),
+# plus its float32 output; the 40k-admission export peaked at 613 MB with 64 MB, 502 with 32.
+BATCH_BYTES = 32 << 20
 
 M3_COLUMNS = {"image_feat", "audio_feat", "text_input_ids", "text_attention_mask", "cls_id",
               "lang", "text"}
@@ -61,12 +68,22 @@ def classify(d: Path) -> str | None:
 
 def iter_column(files: list[Path], columns: list[str],
                 batch_rows: int = BATCH_ROWS) -> Iterator[dict[str, Any]]:
-    """Batches of ``columns`` in shard order: {name: (rows, ...) array or list[str]}."""
+    """Batches of ``columns`` in shard order: {name: (rows, ...) array or list[str]}.
+
+    One reader per row group, batches of at most ``batch_rows`` rows inside it: a batch never
+    spans row groups. Why (measured on 1,000-row MIMIC shards of 64-row groups, issue 11):
+    one reader over a whole file keeps the compressed column chunk of every row group it has
+    read (+3.3 MB of ECG per group, +53 MB by the end of a shard), and a batch spanning row
+    groups is assembled from their decoded pieces (143 MB of Arrow memory for a 64 MB ECG
+    batch). Per row group, memory is the decode of one batch of one row group."""
     for f in files:
-        for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows, columns=columns):
-            yield {n: column_to_numpy(batch.column(n), n) for n in columns}
-            del batch
-            release_unused()    # ~64 MB batches: freed pages back to the OS (issue 11)
+        pf = pq.ParquetFile(f)
+        for g in range(pf.num_row_groups):
+            for batch in pf.iter_batches(batch_size=batch_rows, row_groups=[g],
+                                         columns=columns):
+                yield {n: column_to_numpy(batch.column(n), n) for n in columns}
+                del batch
+                release_unused()    # freed decode pages back to the OS (io/memory.py)
 
 
 def fill_rows(out: torch.Tensor, files: list[Path], column: str,
@@ -119,6 +136,25 @@ def write_lines(path: Path, files: list[Path], column: str,
             first = False
 
 
+@contextlib.contextmanager
+def named_tmp(path: Path) -> Iterator[Path]:
+    """A temporary path with ``path``'s own file name, in a per-process hidden folder beside
+    it; renamed into place on success, removed on error. ``torch.save`` names its zip archive
+    after the file (``cxr_train/data.pkl``), so a temp name with the process id in it
+    (``atomic_path``) made every export's bytes differ from the last; this way the bytes are
+    the same on every run and the archive is named as the reference's own ``torch.save``."""
+    folder = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / path.name
+    try:
+        yield tmp
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 class Exporter:
     """Writes files under ``out`` and keeps the resume record (EXPORT_RECORD)."""
 
@@ -156,7 +192,7 @@ class Exporter:
         if self.done(rel):
             return
         t = build()
-        with atomic_path(self.out / rel) as tmp:
+        with named_tmp(self.out / rel) as tmp:
             torch.save(t, tmp)
         self._finish(rel, shape=list(t.shape), dtype=str(t.dtype).replace("torch.", ""))
         del t
@@ -167,7 +203,7 @@ class Exporter:
         TensorFile at a temp name; renamed into place once complete."""
         if self.done(rel):
             return
-        with atomic_path(self.out / rel) as tmp:
+        with named_tmp(self.out / rel) as tmp:
             tf = TensorFile(tmp, shape, dtype)
             try:
                 fill(tf)

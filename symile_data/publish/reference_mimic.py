@@ -11,8 +11,9 @@ test candidate sets) hold first one row per query (its own admission, label 1), 
 query in order its 9 negative candidates (label 0), with label_hadm_id_ = the query's hadm_id.
 Each row carries its own admission's CXR, ECG and labs.
 
-Every tensor is written row by row into its file (Exporter.tensor_file): memory is one batch of
-~64 MB whatever the split size (the real train CXR tensor is ~12 GB).
+Every tensor is written row by row into its file (Exporter.tensor_file): memory is one output
+batch of ~32 MB plus the decode of one source row group, whatever the split or shard size (the
+real train CXR tensor is ~12 GB); retrieval rows are written from views of the converted batch.
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ ECG_LEADS = 12
 def cxr_to_reference(x: np.ndarray) -> np.ndarray:
     """(n, S*S) uint8 grayscale -> (n, 3, S, S) float32, (x/255 - mean[c]) / std[c]."""
     s = math.isqrt(x.shape[1])
-    g = x.reshape(len(x), s, s).astype(np.float32) / np.float32(255)
+    g = x.reshape(len(x), s, s).astype(np.float32)      # (n, S, S): the one temporary
+    g /= np.float32(255)
     out = np.empty((len(x), 3, s, s), np.float32)
     for c in range(3):                                   # no (n, 3, S, S) temporaries
         np.subtract(g, IMAGENET_MEAN[c], out=out[:, c])
@@ -103,18 +105,17 @@ def source_positions(files: list[Path], row_ids: np.ndarray, where: str) -> np.n
 
 def gather_rows(out: TensorFile, files: list[Path], column: str, convert: Callable,
                 src_pos: np.ndarray) -> None:
-    """out[r] = convert(samples[src_pos[r]]), streaming the samples once in row order; one
-    source batch at a time, its output rows written in pieces of at most one batch."""
+    """out[r] = convert(samples[src_pos[r]]), streaming the samples once in row order: each
+    source batch is converted once (one output batch at most) and every output row that uses
+    one of its rows (a row recurs up to 10 times) is written from a view of it, no gather."""
     order = np.argsort(src_pos, kind="stable")
     sorted_pos = src_pos[order]
-    step = batch_rows_for(out)
     start = 0
-    for b in iter_column(files, [column], step):
+    for b in iter_column(files, [column], batch_rows_for(out)):
         k = len(b[column])
         lo, hi = np.searchsorted(sorted_pos, [start, start + k])
-        for a in range(lo, hi, step):                    # a source row may recur 10 times
-            z = min(hi, a + step)
-            out.write_rows(order[a:z], convert(b[column][sorted_pos[a:z] - start]))
+        if hi > lo:
+            out.write_rows(order[lo:hi], convert(b[column]), sorted_pos[lo:hi] - start)
         start += k
 
 

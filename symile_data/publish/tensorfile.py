@@ -23,6 +23,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 _LOCAL = b"PK\x03\x04"
 _CENTRAL = b"PK\x01\x02"
+CRC_CHUNK = 8 << 20     # bytes read back per step to compute the storage's CRC-32
 
 
 class TensorFile:
@@ -66,26 +67,32 @@ class TensorFile:
         os.pwrite(self.fd, memoryview(x.reshape(-1)).cast("B"),   # no copy of the batch
                   self.offset + start * self.row_bytes)
 
-    def write_rows(self, rows: np.ndarray, x: np.ndarray) -> None:
-        """Row rows[j] = x[j] (any order); one write per run of consecutive rows."""
-        rows, x = np.asarray(rows, np.int64), np.asarray(x)
-        order = np.argsort(rows, kind="stable")      # x is not reordered (no copy of x)
-        r = rows[order]
-        starts = np.flatnonzero(np.r_[True, np.diff(r) != 1])
+    def write_rows(self, rows: np.ndarray, x: np.ndarray, src: np.ndarray | None = None) -> None:
+        """Row rows[j] = x[src[j]] (src default: j; rows in any order, a row of x may go to
+        several rows). One write per run of rows consecutive both in the file and in x, each
+        from a view of x: x is never copied or gathered (a gather would be a second batch)."""
+        rows = np.asarray(rows, np.int64)
+        src = np.arange(len(rows)) if src is None else np.asarray(src, np.int64)
+        if len(src) != len(rows):
+            raise ValueError(f"{self.path}: {len(rows)} rows but {len(src)} source rows")
+        order = np.argsort(rows, kind="stable")
+        r, s = rows[order], src[order]
+        starts = np.flatnonzero(np.r_[True, (np.diff(r) != 1) | (np.diff(s) != 1)])
         for a, b in zip(starts.tolist(), np.r_[starts[1:], len(r)].tolist()):
-            i = order[a:b]
-            same = b - a == 1 or bool((np.diff(i) == 1).all())   # a slice of x: a view
-            self.write(int(r[a]), x[i[0]:i[-1] + 1] if same else x[i])
+            self.write(int(r[a]), x[s[a]:s[a] + b - a])
 
     def close(self) -> None:
         """Patch the storage record's CRC-32 (local and central headers) and close."""
         if self.fd < 0:
             return
         crc, pos, end = 0, self.offset, self.offset + self.record.file_size
-        while pos < end:
-            chunk = os.pread(self.fd, min(64 << 20, end - pos), pos)
-            crc = zlib.crc32(chunk, crc)
-            pos += len(chunk)
+        buf = memoryview(bytearray(CRC_CHUNK))       # reused: `pread` would allocate a new
+        while pos < end:                             # chunk while the last is still alive
+            got = os.preadv(self.fd, [buf[:min(CRC_CHUNK, end - pos)]], pos)
+            if got <= 0:
+                raise RuntimeError(f"{self.path}: short read at byte {pos} of {end}")
+            crc = zlib.crc32(buf[:got], crc)
+            pos += got
         packed = struct.pack("<I", crc)
         os.pwrite(self.fd, packed, self.record.header_offset + 14)
         size = os.fstat(self.fd).st_size

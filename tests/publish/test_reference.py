@@ -243,3 +243,21 @@ def test_retrieval_label_must_point_at_the_query(mimic_root, tmp_path):
     pq.write_table(t.set_column(t.schema.get_field_index("label"), "label", bad), shard)
     with pytest.raises(ValueError, match="not the query's hadm_id"):
         export_reference(root, tmp_path / "o")
+
+
+def test_export_bytes_do_not_depend_on_the_process(mimic_root, tmp_path, monkeypatch):
+    """Two runs in processes of different ids write the same bytes: torch.save names its zip
+    archive after the file it writes, so the temp file carries the final name (not the pid)."""
+    import os
+    import zipfile
+    root, _ = mimic_root()
+    for pid, out in ((11111, "a"), (22222, "b")):
+        monkeypatch.setattr(os, "getpid", lambda p=pid: p)
+        export_reference(root, tmp_path / out)
+    a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*")
+               if p.is_file())
+    assert len(a) == 26 and not [p for p in a if p.name.startswith(".")]   # no temp left
+    for rel in a:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+    names = zipfile.ZipFile(tmp_path / "a" / "train" / "cxr_train.pt").namelist()
+    assert names[0] == "cxr_train/data.pkl"           # as torch.save(t, "cxr_train.pt")

@@ -39,3 +39,47 @@ def test_vector_empty_and_bounds(tmp_path):
     with pytest.raises(ValueError, match="outside"):
         b.write(1, np.zeros((2, 3), np.float32))
     b.close()
+
+
+def test_rows_from_source_rows_are_views(tmp_path, monkeypatch):
+    """write_rows(rows, x, src): out[rows[j]] = x[src[j]], a row of x going to several rows
+    (the retrieval long format), each write a view of x (no gathered copy)."""
+    x = np.arange(4 * 6, dtype=np.float32).reshape(4, 6)
+    rows = np.array([7, 0, 1, 2, 5, 6, 3, 4])
+    src = np.array([0, 1, 2, 3, 1, 2, 0, 0])
+    seen = []
+    real = TensorFile.write
+    monkeypatch.setattr(TensorFile, "write", lambda self, start, y: (
+        seen.append((start, len(y), np.shares_memory(y, x))), real(self, start, y)))
+    tf = TensorFile(tmp_path / "t.pt", (8, 6), torch.float32)
+    tf.write_rows(rows, x, src)
+    tf.close()
+    want = np.empty((8, 6), np.float32)
+    want[rows] = x[src]
+    assert np.array_equal(torch.load(tmp_path / "t.pt", weights_only=True).numpy(), want)
+    assert all(view for _, _, view in seen)
+    # one write per run consecutive in the file and in x: rows 0-2 <- x[1:4], 4-6 <- x[0:3]
+    assert sorted(seen) == [(0, 3, True), (3, 1, True), (4, 3, True), (7, 1, True)]
+    with pytest.raises(ValueError, match="source rows"):
+        TensorFile(tmp_path / "u.pt", (8, 6), torch.float32).write_rows(rows, x, src[:3])
+
+
+def test_crc_read_back_in_fixed_chunks(tmp_path, monkeypatch):
+    """close() reads the storage back through one reused CRC_CHUNK buffer: the CRC-32 is right
+    across chunk edges and Python memory stays near one chunk (plus the 1 MB tail read that
+    patches the zip directory), not the tensor (4.8 MB)."""
+    import tracemalloc
+    from symile_data.publish import tensorfile
+    monkeypatch.setattr(tensorfile, "CRC_CHUNK", 10_000, raising=False)  # not a size divisor
+    x = np.random.default_rng(0).standard_normal((400, 3000)).astype(np.float32)
+    tf = TensorFile(tmp_path / "t.pt", x.shape, torch.float32)
+    tf.write(0, x)
+    tracemalloc.start()
+    try:
+        tf.close()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert zipfile.ZipFile(tmp_path / "t.pt").testzip() is None
+    assert np.array_equal(torch.load(tmp_path / "t.pt", weights_only=True).numpy(), x)
+    assert x.nbytes == 4_800_000 and peak < 1_200_000
