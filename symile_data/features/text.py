@@ -86,10 +86,16 @@ def _bucket_bits(n_rows: int, part_texts: int) -> int:
 
 
 def _partition(batches: Iterable[pa.Array], bits: int, tmp: Path) -> list[Path]:
-    """Spill the (per-batch unique) texts into 2^bits bucket files by the top hash bits."""
-    paths = [tmp / f"bucket-{b:05d}.parquet" for b in range(1 << bits)]
+    """Spill the (per-batch unique) texts into 2^bits bucket files by the top hash bits.
+
+    Arrow IPC streams, not Parquet: a Parquet writer keeps every row group's metadata until it
+    closes (one group per batch and bucket: +16 MB over 11M texts in 128 buckets, measured);
+    a stream keeps nothing per batch."""
+    paths = [tmp / f"bucket-{b:05d}.arrows" for b in range(1 << bits)]
     schema = pa.schema([pa.field("text", pa.string())])
-    writers = [pq.ParquetWriter(p, schema, compression="lz4") for p in paths]
+    opts = pa.ipc.IpcWriteOptions(compression="lz4")
+    sinks = [pa.OSFile(str(p), "wb") for p in paths]
+    writers = [pa.ipc.new_stream(f, schema, options=opts) for f in sinks]
     try:
         for batch in batches:
             u = pc.unique(batch.cast(pa.string()))
@@ -103,15 +109,17 @@ def _partition(batches: Iterable[pa.Array], bits: int, tmp: Path) -> list[Path]:
                 writers[k].write_table(pa.table({"text": rows}, schema=schema))
             release_unused()                 # per batch: no creep of freed Arrow buffers
     finally:
-        for w in writers:
+        for w, f in zip(writers, sinks):
             w.close()
+            f.close()
     return paths
 
 
 def _bucket_texts(path: Path) -> tuple[pa.Array, np.ndarray]:
     """(unique texts sorted by hash, their ascending uint64 hashes) of one bucket file."""
-    u = pc.unique(pq.read_table(path)["text"].combine_chunks()) if path.stat().st_size else \
-        pa.array([], pa.string())
+    with pa.OSFile(str(path), "rb") as f:
+        col = pa.ipc.open_stream(f).read_all()["text"]
+    u = pc.unique(col.combine_chunks()) if len(col) else pa.array([], pa.string())
     h = hash_strings(u)
     order = np.argsort(h, kind="stable")
     texts, h = u.take(pa.array(order)), h[order]
