@@ -2,15 +2,17 @@
 
 Exact join by key, streamed per shard chunk: nothing of the size of a split or of a feature
 table is held in memory.
-- image / audio features: each table's parts are copied once into a flat memory-mapped file
-  (``{out}/.join-*/``, removed at the end); keys are looked up by their 64-bit hash in a sorted
-  array (``searchsorted``; 8 B per unique item) and checked against the key itself.
+- image / audio features: each table's parts are copied once into a flat file (``{out}/.join-*/``,
+  removed at the end); keys are looked up by their 64-bit hash in a sorted array
+  (``searchsorted``; 8 B per unique item) and checked against the key itself.
 - text tokens: the text table's on-disk index (``features/text.py``: hash-sorted texts, flat
-  ids + offsets) is memory-mapped per chunk; ids are padded per chunk.
+  ids + offsets); ids are padded per chunk.
 - samples: read per chunk from the sample shards' row groups.
 Each split is scanned once (missing features, longest text), then written shard by shard with
-``write_parquet_dataset`` (``take_range`` builds one shard's rows). The memory maps are opened
-anew per piece of 8k rows (``TokenIndex.PIECE``) so that at most one piece's pages are resident.
+``write_parquet_dataset`` (``take_range`` builds one shard's rows). Feature rows and tokens are
+read with positional reads (``io/pread.py``) per piece of 8k rows (``TokenIndex.PIECE``), never
+memory-mapped: the join holds a piece's rows, not pages of the files (a memory map held up to
+64 KB per random lookup, growing with the index: measured in ``bench/token_index.py``).
 
 Missing modalities (image_missing etc.) keep the REAL feature here; the training side
 replaces it with its missing input. A sample whose image or clip failed to encode (or whose
@@ -39,6 +41,7 @@ from symile_data.io.atomic import atomic_write_json, read_json
 from symile_data.io.card import write_root_card
 from symile_data.io.manifest import read_manifest
 from symile_data.io.parquet import ShardSpec, write_parquet_dataset
+from symile_data.io.pread import read_rows
 from symile_data.io.reader import split_files
 
 log = logging.getLogger(__name__)
@@ -48,7 +51,7 @@ SAMPLE_EXTRA = ("missing_p", "w", "size", "languages", "classes", "seed")
 
 
 class FeatureIndex:
-    """One image/audio feature table: key -> row by sorted hash, row -> feature by memmap."""
+    """One image/audio feature table: key -> row by sorted hash, row -> feature by pread."""
 
     def __init__(self, table_dir: Path, cache: Path):
         self.manifest = read_json(table_dir / "manifest.json")
@@ -84,13 +87,16 @@ class FeatureIndex:
         return row
 
     def take(self, rows: np.ndarray) -> pa.FixedSizeListArray:
-        """(n, D) features of table rows as a fixed_size_list column."""
-        n = len(self.keys)
+        """(n, D) features of table rows as a fixed_size_list column (positional reads per
+        piece of rows: holds the piece's rows only, never pages of the table)."""
+        rows = np.asarray(rows, np.int64)
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(self.keys)):
+            bad = int(rows[(rows < 0) | (rows >= len(self.keys))][0])
+            raise ValueError(f"{self.path}: no feature row {bad} ({len(self.keys)} rows)")
         vals = np.empty((len(rows), self.dim), self.dtype)
-        for lo in range(0, len(rows), TokenIndex.PIECE):   # map per piece: bounded residency
-            mm = np.memmap(self.path, self.dtype, "r", shape=(n, self.dim))
-            vals[lo:lo + TokenIndex.PIECE] = mm[rows[lo:lo + TokenIndex.PIECE]]
-            del mm
+        k = TokenIndex.PIECE
+        for lo in range(0, len(rows), k):
+            vals[lo:lo + k] = read_rows(self.path, rows[lo:lo + k], self.dtype, self.dim)
         return pa.FixedSizeListArray.from_arrays(pa.array(vals.reshape(-1)), self.dim)
 
 

@@ -14,8 +14,7 @@ from symile_data.features.config import JoinConfig
 from symile_data.features.keyhash import hash_strings, lookup, lookup_fenced
 from symile_data.features.m3 import encode_m3
 from symile_data.features.tables import read_feature_table
-from symile_data.features.text import (TextTokenizer, TokenIndex, encode_texts, gather_tokens,
-                                       pad_tokens)
+from symile_data.features.text import TextTokenizer, TokenIndex, encode_texts, pad_tokens
 from symile_data.io.atomic import read_json
 from symile_data.io.manifest import read_manifest
 from symile_data.io.parquet import ShardSpec, write_parquet_dataset
@@ -76,20 +75,22 @@ def test_text_tokens_in_parts_equal_one_whole_call(tmp_path, tiny_models, monkey
     assert table["input_ids"].to_pylist() == ids
     assert table["truncated"].to_pylist() == trunc.tolist() and rep["truncated"] > 0
     assert table.schema.equals(S.text_tokens_schema(), check_metadata=False)
-    # the memory-mapped index gives the same padded rows as padding the whole column
+    # the on-disk index gives the same padded rows as padding the whole column
     index = TokenIndex(tmp_path / "t")
-    view = index.open()
     want_ids, want_mask = pad_tokens(table["input_ids"], 6, index.pad_id)
-    got_ids, got_mask = gather_tokens(view, np.arange(table.num_rows), 6, index.pad_id)
+    got_ids, got_mask = index.gather(np.arange(table.num_rows), 6)
     assert np.array_equal(got_ids, want_ids) and np.array_equal(got_mask, want_mask)
-    assert np.array_equal(lookup(view["hash"], h), np.arange(len(h)))
+    on_disk = np.fromfile(tmp_path / "t" / "index" / "hash.bin", np.uint64)
+    assert np.array_equal(lookup(on_disk, h), np.arange(len(h)))
+    assert np.array_equal(index.find(h)[0], np.arange(len(h)))
     monkeypatch.setattr(TokenIndex, "PIECE", 7)           # pieces of 7 rows, blocks of 4
     monkeypatch.setattr(TokenIndex, "FENCE", 4)
     small = TokenIndex(tmp_path / "t")
     perm = np.random.default_rng(2).permutation(len(h))
-    found, n_tok = small.find(h[perm])
-    assert np.array_equal(found, perm)
-    assert np.array_equal(n_tok, table["n_tokens"].to_numpy()[perm])
+    absent = hash_strings(pa.array(["not a text", "nor this"]))
+    found, n_tok = small.find(np.concatenate([h[perm], absent]))
+    assert np.array_equal(found, np.r_[perm, -1, -1])
+    assert np.array_equal(n_tok, np.r_[table["n_tokens"].to_numpy()[perm], 0, 0])
     got_ids, got_mask = small.gather(perm, 6)
     assert np.array_equal(got_ids, want_ids[perm]) and np.array_equal(got_mask, want_mask[perm])
     # resume: nothing is tokenised again; a part without its marker is redone alone
@@ -161,7 +162,8 @@ def test_join_streams_chunks_and_equals_whole_table_join(tmp_path, tiny_models, 
     reads, takes = [], []
     read, take = J.SplitReader.read, J.FeatureIndex.take
     monkeypatch.setattr(J, "SCAN_ROWS", 97)
-    monkeypatch.setattr(J.TokenIndex, "PIECE", 33)           # memory-map pieces of 33 rows
+    monkeypatch.setattr(J.TokenIndex, "PIECE", 33)           # read pieces of 33 rows
+    monkeypatch.setattr(np, "memmap", None)    # never a memory map (resident pages grow)
     monkeypatch.setattr(J.SplitReader, "read",
                         lambda self, a, b: reads.append(b - a) or read(self, a, b))
     monkeypatch.setattr(J.FeatureIndex, "take",
@@ -178,7 +180,7 @@ def test_join_streams_chunks_and_equals_whole_table_join(tmp_path, tiny_models, 
         want = _whole_table_join(tmp_path, split, L).cast(a.schema)
         assert a.equals(want) and b.equals(want), split
     assert len(split_files(tmp_path / "small" / "symile-m3-2-xs", "train")) == 12
-    assert not list((tmp_path / "small").glob(".join-*"))      # the memmap cache is removed
+    assert not list((tmp_path / "small").glob(".join-*"))      # the feature cache is removed
     # the training manifest keeps what export needs from the samples manifest
     extra = read_manifest(tmp_path / "small" / "symile-m3-2-xs")["extra"]
     assert extra["missing_p"] == 0.3 and extra["w"] == 2 and extra["size"] == "xs"
