@@ -152,4 +152,8 @@ class SplitSource:
             lo = max(start, b * self.block_rows) - b * self.block_rows
             hi = min(stop, (b + 1) * self.block_rows) - b * self.block_rows
             parts.append(self._block(b).slice(lo, hi - lo))
+        if stop == self.num_rows:
+            # the split's last rows: drop the cached block, or every split written so far
+            # keeps one (up to ~26 MB each at w = 10; grew the stage from xs to l, issue 11)
+            self._cache = None
         return pa.concat_tables(parts) if len(parts) > 1 else parts[0]

@@ -5,6 +5,7 @@ import dataclasses
 import io
 import json
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -114,6 +115,23 @@ def test_samples_are_drawn_block_by_block(built, tmp_path, monkeypatch):
                                              built["clips"]), "train", 300, 0, P_MISSING,
                                  m3_samples_schema(), block_rows=64).take_range(0, 300)
     assert got.equals(whole.cast(got.schema))
+
+
+def test_finished_split_keeps_no_block(built):
+    """A split's source drops its cached block with its last rows: the sources of the splits
+    already written hold nothing while the next is written (they held a block each)."""
+    from symile_data.m3 import sampling
+    from symile_data.m3.samples import load_inputs
+    from symile_data.schema import m3_samples_schema
+    src = sampling.SplitSource(load_inputs(2, built["translations"], built["images"],
+                                           built["clips"]), "val", 150, 0, P_MISSING,
+                               m3_samples_schema(), block_rows=64)
+    parts = [src.take_range(0, 100)]
+    assert src._cache is not None and src._cache[0] == 1
+    parts.append(src.take_range(100, 150))
+    assert src._cache is None
+    again = src.take_range(0, 150)                        # still answers, same rows
+    assert pa.concat_tables(parts).equals(again)
 
 
 def test_default_blocks_bound_memory():
