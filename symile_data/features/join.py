@@ -2,7 +2,7 @@
 
 Exact join by key, streamed per shard chunk: nothing of the size of a split or of a feature
 table is held in memory.
-- image / audio features: each table's parts are copied once into a flat file (``{out}/.join-*/``,
+- image / audio features: each table's parts are copied once into a flat file (``{out}/.join-features.<pid>.tmp/``,
   removed at the end); keys are looked up by their 64-bit hash in a sorted array
   (``searchsorted``; 8 B per unique item) and checked against the key itself.
 - text tokens: the text table's on-disk index (``features/text.py``: hash-sorted texts, flat
@@ -22,7 +22,6 @@ key has no feature row) is an error naming the dataset, split and keys, or with
 from __future__ import annotations
 
 import logging
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -37,7 +36,8 @@ from symile_data.features.config import JoinConfig
 from symile_data.features.keyhash import check_unique, hash_strings, lookup
 from symile_data.features.m3 import sample_datasets
 from symile_data.features.text import TokenIndex
-from symile_data.io.atomic import atomic_write_json, read_json
+from symile_data.io.atomic import atomic_write_json, read_json, scratch_dir
+from symile_data.io.lock import remove_stale_tmp
 from symile_data.io.card import write_root_card
 from symile_data.io.manifest import read_manifest
 from symile_data.io.parquet import ShardSpec, write_parquet_dataset
@@ -255,8 +255,9 @@ def join_m3(samples: str | Path, features: str | Path, out: str | Path, cfg: Joi
     """Write one training dataset per sample dataset under ``samples``; report to out/."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out, prefix=".join-") as cache:
-        feats = Features(features, Path(cache))
+    remove_stale_tmp(out)        # a killed run's feature copies (its scratch folder)
+    with scratch_dir(out, "join-features") as cache:
+        feats = Features(features, cache)
         reports = [join_dataset(d, feats, out, cfg) for d in sample_datasets(samples)]
     atomic_write_json(out / "report.json", {"datasets": reports})
     write_root_card(out, "Symile-M3 training shards (samples + features)")

@@ -19,7 +19,6 @@ never the whole set (at M3 ``l``, w = 10, nearly all 11M texts are distinct).
 from __future__ import annotations
 
 import itertools
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -33,7 +32,7 @@ import pyarrow.parquet as pq
 from symile_data import schema as S
 from symile_data.features.encoders import EncoderIdentity, load_pretrained, resolved_revision
 from symile_data.features.keyhash import check_unique, hash_strings, lookup
-from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
+from symile_data.io.atomic import atomic_path, atomic_write_json, read_json, scratch_dir
 from symile_data.io.lock import remove_stale_tmp
 from symile_data.io.memory import release_unused
 from symile_data.io.pread import read_spans
@@ -164,7 +163,7 @@ def encode_texts(tok: TextTokenizer, batches: Iterable[pa.Array], n_rows: int,
     t0 = time.perf_counter()
     n_texts = n_done = n_trunc = 0
     parts, shas = [], []
-    with tempfile.TemporaryDirectory(dir=out, prefix=".buckets-") as tmp:
+    with scratch_dir(out, "text-buckets") as tmp:
         buckets = _partition(batches, bits, Path(tmp))
         for p, bucket in enumerate(progress(buckets, desc="text parts", total=len(buckets))):
             texts, h = _bucket_texts(bucket)

@@ -1,4 +1,6 @@
-"""Complete-or-absent file writes: write to a temporary sibling, fsync, rename."""
+"""Complete-or-absent file writes: write to a temporary sibling, fsync, rename; and private
+scratch folders for a run's spill files. Both are named ``.<name>.<pid>.tmp``: after a killed
+run, ``io.lock.remove_stale_tmp`` removes what it left (its pid is gone), never a live run's."""
 from __future__ import annotations
 
 import contextlib
@@ -28,6 +30,20 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def scratch_dir(folder: str | Path, name: str) -> Iterator[Path]:
+    """A fresh folder ``folder/.{name}.{pid}.tmp`` for spill files, removed on exit (also on an
+    error); one a killed run left is removed by ``remove_stale_tmp(folder)``."""
+    import shutil
+    path = _tmp_for(Path(folder) / name)
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

@@ -19,6 +19,7 @@ import fcntl
 import logging
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Iterator
 
@@ -68,7 +69,8 @@ def _start_time(pid: int) -> float | None:
 
 
 def remove_stale_tmp(folder: str | Path, recursive: bool = False) -> list[Path]:
-    """Delete ``.*.tmp`` files in ``folder`` whose writer is gone; returns what was removed."""
+    """Delete ``.*.tmp`` files in ``folder`` whose writer is gone, and ``.<name>.<pid>.tmp``
+    scratch folders (``io.atomic.scratch_dir``) whose run is gone; returns what was removed."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
@@ -78,6 +80,9 @@ def remove_stale_tmp(folder: str | Path, recursive: bool = False) -> list[Path]:
         try:
             if tmp.is_file() and not (m and _writer_alive(int(m.group(1)), tmp)):
                 tmp.unlink()
+                removed.append(tmp)
+            elif tmp.is_dir() and m and not _writer_alive(int(m.group(1)), tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
                 removed.append(tmp)
         except FileNotFoundError:
             pass  # its writer finished meanwhile

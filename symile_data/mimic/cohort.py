@@ -21,8 +21,6 @@ outputs are the whole-table join's, byte for byte.
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Callable
@@ -32,8 +30,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from symile_data.config import params_hash
-from symile_data.io.atomic import atomic_path, atomic_write_json
+from symile_data.io.atomic import atomic_path, atomic_write_json, scratch_dir
 from symile_data.io.buckets import merge_sorted, read_ipc
+from symile_data.io.lock import remove_stale_tmp
 from symile_data.io.memory import release_unused
 from symile_data.mimic import cohort_steps as steps
 from symile_data.mimic.config import HOSP_FILES, CohortConfig
@@ -46,7 +45,7 @@ from symile_data.schema import get
 
 log = logging.getLogger(__name__)
 CHUNK_ROWS = 4096        # rows per row group of the merged outputs (~3 MB of cohort rows)
-TMP_PREFIX = ".cohort-"  # the stage's scratch folder inside its out (removed when done)
+SCRATCH = "cohort-spill"  # out/.cohort-spill.<pid>.tmp: the buckets (removed when done)
 CHECKS = {"ecg_checks": pa.schema([("study_id", pa.int64()), *steps.CHECK_TAIL]),
           "cxr_checks": pa.schema([("dicom_id", pa.string()), *steps.CHECK_TAIL])}
 
@@ -76,12 +75,6 @@ def _write_merged(parts: list[Path], key: str, path: Path, schema: pa.Schema,
                 w.write_table(schema.empty_table())
 
 
-def _clean_scratch(out: Path) -> None:
-    """Scratch folders of killed runs (a finished run removes its own)."""
-    for d in out.glob(TMP_PREFIX + "*"):
-        shutil.rmtree(d, ignore_errors=True)
-
-
 def build_cohort(mimic_iv: str | Path, ecg_root: str | Path, cxr_root: str | Path,
                  out: str | Path, cfg: CohortConfig, *,
                  lab_batch_rows: int = LAB_BATCH_ROWS, lab_block_bytes: int = 64 << 20,
@@ -92,12 +85,11 @@ def build_cohort(mimic_iv: str | Path, ecg_root: str | Path, cxr_root: str | Pat
     out, ecg_root, cxr_root = Path(out), Path(ecg_root), Path(cxr_root)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").unlink(missing_ok=True)
-    _clean_scratch(out)
+    remove_stale_tmp(out)     # what a killed run left (spill folder, temporaries)
     lab_pq = convert_labevents(Path(mimic_iv) / HOSP_FILES["labevents"],
                                out / "labevents.parquet", lab_block_bytes)
     a, c = Counter(), Counter()
-    with tempfile.TemporaryDirectory(dir=out, prefix=TMP_PREFIX) as scratch:
-        tmp = Path(scratch)
+    with scratch_dir(out, SCRATCH) as tmp:
         bk = partition_lists(mimic_iv, ecg_root, cxr_root, tmp, bucket_admissions)
         log.info("cohort: %d admissions, %d ECG records, %d CXR rows in %d subject buckets",
                  bk.rows["adm"], bk.rows["ecg"], bk.rows["cxr"], bk.n)

@@ -180,7 +180,7 @@ def test_join_streams_chunks_and_equals_whole_table_join(tmp_path, tiny_models, 
         want = _whole_table_join(tmp_path, split, L).cast(a.schema)
         assert a.equals(want) and b.equals(want), split
     assert len(split_files(tmp_path / "small" / "symile-m3-2-xs", "train")) == 12
-    assert not list((tmp_path / "small").glob(".join-*"))      # the feature cache is removed
+    assert not list((tmp_path / "small").glob(".join-features.*"))   # the feature cache is removed
     # the training manifest keeps what export needs from the samples manifest
     extra = read_manifest(tmp_path / "small" / "symile-m3-2-xs")["extra"]
     assert extra["missing_p"] == 0.3 and extra["w"] == 2 and extra["size"] == "xs"

@@ -131,3 +131,22 @@ def test_stage_locks_its_out_folder_and_cleans_it(tmp_path, capsys):
     cmd = Command("demo", "demo", lambda p: p.add_argument("--out"), run, locks=("out",))
     assert run_stage(cmd, ["--out", str(out)]) == 0
     assert seen == [True] and not stale.exists() and not (out / LOCK_NAME).exists()
+
+
+def test_scratch_folders_of_dead_runs_go_live_ones_stay(tmp_path):
+    """scratch_dir's .<name>.<pid>.tmp folders: removed on exit, and by remove_stale_tmp once
+    their run is gone; a live run's folder (here this process's) stays."""
+    from symile_data.io.atomic import scratch_dir
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f".spill.{dead.pid}.tmp"
+    (stale / "sub").mkdir(parents=True)
+    with scratch_dir(tmp_path, "spill") as live:
+        (live / "bucket-0.arrow").write_bytes(b"rows")
+        assert remove_stale_tmp(tmp_path) == [stale]
+        assert live.exists() and not stale.exists()
+    assert not live.exists()
+    with pytest.raises(RuntimeError):
+        with scratch_dir(tmp_path, "spill") as live:
+            raise RuntimeError("a failing stage")
+    assert not live.exists()

@@ -30,7 +30,7 @@ def test_any_bucket_count_gives_the_same_bytes(synth_small, tmp_path):
         for name in OUTS:
             assert (tmp_path / "one" / name).read_bytes() == \
                 (tmp_path / f"b{per}" / name).read_bytes(), (per, name)
-    assert not list((tmp_path / "b1").glob(".cohort-*"))   # scratch removed
+    assert not list((tmp_path / "b1").glob(".cohort-spill.*"))   # scratch removed
 
 
 def test_small_chunks_same_rows(synth_small, tmp_path):
@@ -57,9 +57,13 @@ def test_each_bucket_reads_a_share_of_the_lists(synth_small, tmp_path, monkeypat
 
 
 def test_stale_scratch_is_removed(synth_small, tmp_path):
-    (tmp_path / ".cohort-killed" / "x").mkdir(parents=True)
+    """A killed run's spill folder (its pid gone) is removed by the next run."""
+    import subprocess
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / f".cohort-spill.{dead.pid}.tmp" / "x").mkdir(parents=True)
     _run(synth_small, tmp_path)
-    assert not list(tmp_path.glob(".cohort-*"))
+    assert not list(tmp_path.glob(".cohort-spill.*"))
 
 
 def _admissions(path, rows):
