@@ -1,9 +1,11 @@
 """Spill rows into bucket files on disk and merge sorted parts back, in bounded memory.
 
 A stage whose inputs are too large to join in memory partitions them by a key (e.g. subject_id
-modulo the number of buckets): ``BucketWriter`` appends each incoming table's rows to one Arrow
-IPC file per bucket, as they come (an IPC writer holds nothing between writes, so B open
-writers cost B file handles, not B buffers). The stage then works one bucket at a time and
+modulo the number of buckets, or a hash's top bits): ``BucketWriter`` appends each incoming
+table's rows to one Arrow IPC stream file per bucket, as they come (a stream writer holds
+nothing between writes, not even a footer entry per batch, so B open writers cost B file
+handles, not B buffers; a Parquet writer keeps every row group's metadata until it closes:
++16 MB over 11M texts in 128 buckets, measured for the text stage). The stage then works one bucket at a time and
 writes its results per bucket, each part sorted by an int64 key (a row number in the source
 order); ``merge_sorted`` gives them back in global key order, ``chunk_rows`` rows at a time.
 
@@ -22,26 +24,29 @@ from symile_data.io.memory import release_unused
 
 
 def read_ipc(path: str | Path, columns: list[str] | None = None) -> pa.Table:
-    """One IPC file as a table (read into memory, not mapped: its pages leave with it)."""
+    """One IPC stream file as a table (read into memory, not mapped: its pages leave with it)."""
     with pa.OSFile(str(path), "rb") as f:
-        t = pa.ipc.open_file(f).read_all()
+        t = pa.ipc.open_stream(f).read_all()
     return t.select(columns) if columns is not None else t
 
 
 def write_ipc(path: str | Path, table: pa.Table) -> Path:
-    with pa.OSFile(str(path), "wb") as f, pa.ipc.new_file(f, table.schema) as w:
+    with pa.OSFile(str(path), "wb") as f, pa.ipc.new_stream(f, table.schema) as w:
         w.write_table(table)
     return Path(path)
 
 
 class BucketWriter:
-    """``n`` IPC files ``{folder}/{name}-{b:05d}.arrow`` of one schema, appended to by bucket."""
+    """``n`` IPC stream files ``{folder}/{name}-{b:05d}.arrow`` of one schema, appended to by
+    bucket; ``compression``: the IPC body codec (e.g. "lz4"), None for none."""
 
-    def __init__(self, folder: str | Path, name: str, n: int, schema: pa.Schema):
+    def __init__(self, folder: str | Path, name: str, n: int, schema: pa.Schema,
+                 compression: str | None = None):
         self.paths = [Path(folder) / f"{name}-{b:05d}.arrow" for b in range(n)]
         self.schema, self.rows = schema, np.zeros(n, np.int64)
+        opts = pa.ipc.IpcWriteOptions(compression=compression)
         self._files = [pa.OSFile(str(p), "wb") for p in self.paths]
-        self._writers = [pa.ipc.new_file(f, schema) for f in self._files]
+        self._writers = [pa.ipc.new_stream(f, schema, options=opts) for f in self._files]
 
     def write(self, table: pa.Table, bucket: np.ndarray) -> None:
         """Rows of ``table`` to their ``bucket`` (int, 0 <= b < n), keeping their order."""

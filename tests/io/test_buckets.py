@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from symile_data.io.buckets import BucketWriter, merge_sorted, read_ipc
+from symile_data.io.buckets import BucketWriter, merge_sorted, read_ipc, write_ipc
 
 
 def _table(rng, n):
@@ -38,8 +38,7 @@ def test_merge_sorted_equals_global_sort(tmp_path):
     for p in w.paths:                                     # each part sorted by its key
         s = read_ipc(p).sort_by("row")
         parts.append(p.with_suffix(".sorted.arrow"))
-        with pa.OSFile(str(parts[-1]), "wb") as f, pa.ipc.new_file(f, s.schema) as wr:
-            wr.write_table(s)
+        write_ipc(parts[-1], s)
     want = t.sort_by("row")
     for chunk_rows in (1, 37, 1000, 5000):               # smaller than, equal to, above rows
         chunks = list(merge_sorted(parts, "row", chunk_rows))
@@ -53,8 +52,7 @@ def test_merge_sorted_empty_parts_and_ties(tmp_path):
     paths = []
     for i, rows in enumerate([[], [0, 2, 2], [], [1, 2]]):
         p = tmp_path / f"p{i}.arrow"
-        with pa.OSFile(str(p), "wb") as f, pa.ipc.new_file(f, schema) as w:
-            w.write_table(pa.table({"row": rows, "v": [i] * len(rows)}, schema=schema))
+        write_ipc(p, pa.table({"row": rows, "v": [i] * len(rows)}, schema=schema))
         paths.append(p)
     got = pa.concat_tables(merge_sorted(paths, "row", 2))
     assert got["row"].to_pylist() == [0, 1, 2, 2, 2]
