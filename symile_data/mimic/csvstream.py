@@ -108,6 +108,8 @@ def csv_blocks(path: str | Path, columns: dict[str, pa.DataType], block_bytes: i
             g.consumed()
             yield row, pa.Table.from_batches([batch])
             row += batch.num_rows
+        if row == 0:          # a header alone: one empty block, so every reader sees columns
+            yield 0, reader.schema.empty_table()
     except pa.ArrowInvalid as e:
         raise MimicInputError(f"{path}: bad {what} row ({e})") from e
     finally:

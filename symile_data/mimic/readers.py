@@ -13,18 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from symile_data.errors import require_csv_columns
 from symile_data.mimic.csvstream import MimicInputError, csv_blocks
 from symile_data.mimic.config import CXR_FILES, CXR_VIEWS, ECG_RECORD_LIST, HOSP_FILES
-
-
-def read_table(path: Path, columns: dict[str, str]) -> pd.DataFrame:
-    """Read ``columns`` (name -> pandas dtype) of a csv / csv.gz, checking they exist."""
-    require_csv_columns(path, columns, MimicInputError)
-    try:
-        return pd.read_csv(path, usecols=list(columns), dtype=columns, engine="c")
-    except (OSError, ValueError, EOFError) as e:
-        raise MimicInputError(f"{path}: cannot parse ({e})") from e
 
 
 def parse_seconds(values, path: Path, column: str, row0: int = 0) -> np.ndarray:
@@ -43,24 +33,26 @@ def parse_seconds(values, path: Path, column: str, row0: int = 0) -> np.ndarray:
     return np.asarray(ts.cast(pa.int64()))
 
 
+def _frame(blocks) -> pd.DataFrame:
+    """The blocks of a list as one DataFrame (strings as pandas' string dtype)."""
+    t = pa.concat_tables([t for _, t in blocks])
+    return t.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
+
+
 def read_admissions(mimic_iv: str | Path) -> pd.DataFrame:
-    """subject_id, hadm_id, admit_s (int64 seconds); sorted by hadm_id."""
+    """subject_id, hadm_id, admit_s (int64 seconds); sorted by hadm_id. Whole table (the
+    loop reference, releases): the cohort reads ``admission_blocks``."""
     path = Path(mimic_iv) / HOSP_FILES["admissions"]
-    df = read_table(path, {"subject_id": "int64", "hadm_id": "int64", "admittime": "string"})
-    df["admit_s"] = parse_seconds(df["admittime"], path, "admittime")
+    df = _frame(admission_blocks(mimic_iv))
     dup = df["hadm_id"].duplicated()
     if dup.any():
         raise MimicInputError(f"{path}: duplicate hadm_id {int(df['hadm_id'][dup].iloc[0])}")
-    return df.drop(columns="admittime").sort_values("hadm_id", ignore_index=True)
+    return df.sort_values("hadm_id", ignore_index=True)
 
 
 def read_ecg_records(ecg_root: str | Path) -> pd.DataFrame:
-    """subject_id, study_id, path (relative to the ECG root), t_s (int64 seconds)."""
-    path = Path(ecg_root) / ECG_RECORD_LIST
-    df = read_table(path, {"subject_id": "int64", "study_id": "int64", "ecg_time": "string",
-                           "path": "string"})
-    df["t_s"] = parse_seconds(df["ecg_time"], path, "ecg_time")
-    return df.drop(columns="ecg_time")
+    """subject_id, study_id, t_s (int64 seconds), path (relative to the ECG root)."""
+    return _frame(ecg_blocks(ecg_root))
 
 
 def study_datetime_ms(date: pd.Series, time: pd.Series, path: Path, row0: int = 0
@@ -82,19 +74,13 @@ def study_datetime_ms(date: pd.Series, time: pd.Series, path: Path, row0: int = 
 
 def read_cxr_metadata(cxr_root: str | Path) -> pd.DataFrame:
     """dicom_id, subject_id, study_id, ViewPosition, t_ms (StudyDate + StudyTime in ms)."""
-    path = Path(cxr_root) / CXR_FILES["metadata"]
-    df = read_table(path, {"dicom_id": "string", "subject_id": "int64", "study_id": "int64",
-                           "ViewPosition": "string", "StudyDate": "Int64",
-                           "StudyTime": "float64"})
-    df["t_ms"] = study_datetime_ms(df["StudyDate"], df["StudyTime"], path)
-    return df.drop(columns=["StudyDate", "StudyTime"])
+    return _frame(cxr_blocks(cxr_root)).drop(columns="frontal")
 
 
 def read_chexpert_studies(cxr_root: str | Path) -> np.ndarray:
     """Sorted unique study_ids that have a CheXpert row."""
-    path = Path(cxr_root) / CXR_FILES["chexpert"]
-    df = read_table(path, {"subject_id": "int64", "study_id": "int64"})
-    return np.unique(df["study_id"].to_numpy())
+    return np.unique(np.concatenate([t["study_id"].to_numpy()
+                                     for _, t in chexpert_blocks(cxr_root)]))
 
 
 def cxr_relpath(subject_id: np.ndarray, study_id: np.ndarray, dicom_id: np.ndarray,
@@ -132,7 +118,8 @@ def ecg_blocks(ecg_root: str | Path, block_bytes: int = BLOCK_BYTES):
 
 
 def cxr_blocks(cxr_root: str | Path, block_bytes: int = BLOCK_BYTES):
-    """(row0, table dicom_id, subject_id, study_id, frontal, t_ms) per block, in file order."""
+    """(row0, table dicom_id, subject_id, study_id, ViewPosition, frontal (AP / PA), t_ms) per
+    block, in file order."""
     path = Path(cxr_root) / CXR_FILES["metadata"]
     cols = {"dicom_id": pa.string(), "subject_id": pa.int64(), "study_id": pa.int64(),
             "ViewPosition": pa.string(), "StudyDate": pa.int64(), "StudyTime": pa.float64()}
@@ -140,7 +127,7 @@ def cxr_blocks(cxr_root: str | Path, block_bytes: int = BLOCK_BYTES):
         t_ms = study_datetime_ms(t["StudyDate"].to_pandas().astype("Int64"),
                                  t["StudyTime"].to_pandas(), path, row0)
         yield row0, pa.table({"dicom_id": t["dicom_id"], "subject_id": t["subject_id"],
-                              "study_id": t["study_id"],
+                              "study_id": t["study_id"], "ViewPosition": t["ViewPosition"],
                               "frontal": pc.fill_null(pc.is_in(t["ViewPosition"],
                                                   pa.array(CXR_VIEWS, pa.string())), False),
                               "t_ms": t_ms})
