@@ -41,7 +41,7 @@ from symile_data.io.lock import remove_stale_tmp
 from symile_data.io.card import write_root_card
 from symile_data.io.manifest import read_manifest
 from symile_data.io.parquet import ShardSpec, write_parquet_dataset
-from symile_data.io.pread import read_rows
+from symile_data.io.pread import check_rows, read_rows
 from symile_data.io.reader import split_files
 
 log = logging.getLogger(__name__)
@@ -89,10 +89,7 @@ class FeatureIndex:
     def take(self, rows: np.ndarray) -> pa.FixedSizeListArray:
         """(n, D) features of table rows as a fixed_size_list column (positional reads per
         piece of rows: holds the piece's rows only, never pages of the table)."""
-        rows = np.asarray(rows, np.int64)
-        if len(rows) and (rows.min() < 0 or rows.max() >= len(self.keys)):
-            bad = int(rows[(rows < 0) | (rows >= len(self.keys))][0])
-            raise ValueError(f"{self.path}: no feature row {bad} ({len(self.keys)} rows)")
+        rows = check_rows(rows, len(self.keys), self.path, "feature row")
         vals = np.empty((len(rows), self.dim), self.dtype)
         k = TokenIndex.PIECE
         for lo in range(0, len(rows), k):

@@ -36,7 +36,7 @@ from symile_data.io.atomic import atomic_path, atomic_write_json, read_json, scr
 from symile_data.io.buckets import BucketWriter, read_ipc
 from symile_data.io.lock import remove_stale_tmp
 from symile_data.io.memory import release_unused
-from symile_data.io.pread import read_spans
+from symile_data.io.pread import check_rows, read_spans
 from symile_data.hashing import sha256_bytes
 from symile_data.progress import progress
 
@@ -265,10 +265,7 @@ class TokenIndex:
 
     def gather(self, rows: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
         """(n, length) int32 ids and int8 mask of index rows (cut like pad_tokens)."""
-        rows = np.asarray(rows, np.int64)
-        if len(rows) and (rows.min() < 0 or rows.max() >= self.n):
-            bad = int(rows[(rows < 0) | (rows >= self.n)][0])
-            raise ValueError(f"{self.dir}: no text row {bad} (index of {self.n} texts)")
+        rows = check_rows(rows, self.n, self.dir, "text row")
         ids = np.empty((len(rows), length), np.int32)
         mask = np.empty((len(rows), length), np.int8)
         for lo in range(0, len(rows), self.PIECE):

@@ -61,6 +61,15 @@ def read_spans(path: str | Path, start: np.ndarray, length: np.ndarray, gap: int
     return buf, pos
 
 
+def check_rows(rows: np.ndarray, n: int, where: str | Path, what: str = "row") -> np.ndarray:
+    """``rows`` as int64, or a ValueError naming ``where`` and the first row outside [0, n)."""
+    rows = np.asarray(rows, np.int64)
+    if len(rows) and (rows.min() < 0 or rows.max() >= n):
+        bad = int(rows[(rows < 0) | (rows >= n)][0])
+        raise ValueError(f"{where}: no {what} {bad} (it has {n})")
+    return rows
+
+
 def read_rows(path: str | Path, rows: np.ndarray, dtype, width: int = 1) -> np.ndarray:
     """``(len(rows), width)`` copy of rows of a flat file of ``(n, width)`` ``dtype`` values
     (no header), e.g. feature vectors or index entries looked up at random."""

@@ -57,3 +57,20 @@ def test_read_rows_equal_fancy_indexing_and_errors_name_the_file(tmp_path):
         read_rows(tmp_path / "o.bin", [100], np.int64)           # past the end
     with pytest.raises(ValueError, match=r"o\.bin: span 0 starts at byte -8"):
         read_rows(tmp_path / "o.bin", [-1], np.int64)
+
+
+def test_rows_outside_the_table_are_named(tmp_path):
+    from symile_data.io.pread import check_rows
+    assert check_rows([0, 2], 3, "t.bin").dtype == np.int64
+    with pytest.raises(ValueError, match=r"t\.bin: no feature row 3 \(it has 3\)"):
+        check_rows([1, 3, -1], 3, "t.bin", "feature row")
+    with pytest.raises(ValueError, match="no row -1"):
+        check_rows([-1], 3, "t.bin")
+
+
+def test_token_gather_outside_the_index_is_named(tmp_path):
+    from symile_data.features.text import TokenIndex
+    from tests.features.test_token_index import _index
+    _index(tmp_path, 50)
+    with pytest.raises(ValueError, match=r"index: no text row 50 \(it has 50\)"):
+        TokenIndex(tmp_path).gather(np.array([0, 50]), 8)
