@@ -137,9 +137,8 @@ def candidates(bk: Buckets, b: int, cxr_root: Path, cfg: CohortConfig, tmp: Path
     subj, admit = adm["subject_id"].to_numpy(), adm["admit_s"].to_numpy()
     ecg, cxr = columns(bk.read("ecg", b)), columns(bk.read("cxr", b))
     chexpert = np.unique(bk.read("chexpert", b)["study_id"].to_numpy())
-    e_order, e_lo, e_hi = ecg_windows(subj, admit, ecg)
+    _, e_lo, e_hi = ecg_windows(subj, admit, ecg)   # step B re-joins the labelled only
     ecg_cand = e_hi > e_lo
-    del e_order
     cxr_ranges = cxr_windows(subj, admit, cxr)
     cxr_cand = cxr_ranges[2] > cxr_ranges[1]
     check = FileChecker(cxr_root, cxr_path_of(cxr, cfg.cxr_ext), len(cxr["row"]), _file_one,

@@ -17,12 +17,12 @@ from symile_data.mimic.csvstream import MimicInputError, csv_blocks
 from symile_data.mimic.config import CXR_FILES, CXR_VIEWS, ECG_RECORD_LIST, HOSP_FILES
 
 
-def parse_seconds(values, path: Path, column: str, row0: int = 0) -> np.ndarray:
-    """'YYYY-MM-DD HH:MM:SS' strings (pandas or Arrow) -> int64 seconds since 1970 (Arrow's
-    strptime: no per-row Python object or pandas temporaries); ``row0``: index of the first
-    value among the file's data rows (for the error's row number)."""
-    a = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else \
-        pa.array(values, pa.string())
+def parse_seconds(values: pa.ChunkedArray, path: Path, column: str, row0: int = 0
+                  ) -> np.ndarray:
+    """'YYYY-MM-DD HH:MM:SS' strings -> int64 seconds since 1970 (Arrow's strptime: no
+    per-row Python object); ``row0``: index of the first value among the file's data rows
+    (for the error's row number)."""
+    a = values.combine_chunks()
     ts = pc.strptime(a.cast(pa.string()), format="%Y-%m-%d %H:%M:%S", unit="s",
                      error_is_null=True)
     bad = np.asarray(ts.is_null())
