@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES = [
     "symile_data.mimic.cli",
     "symile_data.train.cli",
     "symile_data.e2e.cli",
+    "symile_data.dvc_deps",
 ]
 
 

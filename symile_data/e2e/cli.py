@@ -59,48 +59,69 @@ def _args(p: argparse.ArgumentParser, stage: str) -> None:
         a("--device", default=None, help="torch device (default: cuda if available)")
 
 
-def _run(stage: str, args: argparse.Namespace) -> int:
+# One function per stage, each importing only what it runs: a stage's DVC code deps are the
+# import closure of what it loads and runs (symile_data.dvc_deps).
+def _missing(args: argparse.Namespace) -> int:
+    from symile_data.e2e.config import M3MissingConfig
+    from symile_data.e2e.missing import build_missing_variant
+    from symile_data.features.config import JoinConfig
+    from symile_data.m3.config import M3SamplesConfig
+    return _print(build_missing_variant(
+        args.p, load_section(M3MissingConfig, "m3_missing", args.params),
+        load_section(M3SamplesConfig, "m3_samples", args.params),
+        load_section(JoinConfig, "m3_shards", args.params), args.translations, args.images,
+        args.clips, args.features, args.samples_out, args.out))
+
+
+def _eval_m3(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from symile_data.e2e.config import M3MissingConfig, ReportConfig
+    from symile_data.e2e.config import M3MissingConfig
+    from symile_data.e2e.evaluation import evaluate_m3_runs
+    from symile_data.e2e.missing import p_dir
     from symile_data.train.config import EvalConfig
-    if stage == "missing":
-        from symile_data.e2e.missing import build_missing_variant
-        from symile_data.features.config import JoinConfig
-        from symile_data.m3.config import M3SamplesConfig
-        out = build_missing_variant(
-            args.p, load_section(M3MissingConfig, "m3_missing", args.params),
-            load_section(M3SamplesConfig, "m3_samples", args.params),
-            load_section(JoinConfig, "m3_shards", args.params), args.translations, args.images,
-            args.clips, args.features, args.samples_out, args.out)
-    elif stage == "eval-m3":
-        from symile_data.e2e.evaluation import evaluate_m3_runs
-        from symile_data.e2e.missing import p_dir
-        sweep = load_section(M3MissingConfig, "m3_missing", args.params)
-        runs = [Path(args.models) / m for m in METHODS] + [
-            Path(args.missing_models) / f"{m}-{p_dir(p)}" for p in sweep.ps for m in METHODS]
-        out = evaluate_m3_runs(runs, args.translations,
-                               load_section(EvalConfig, "m3_eval", args.params), args.out,
-                               device=args.device)
-    elif stage == "eval-mimic":
-        from symile_data.e2e.evaluation import evaluate_mimic_runs
-        out = evaluate_mimic_runs([Path(args.models) / m for m in METHODS], args.retrieval,
-                                  load_section(EvalConfig, "mimic_eval", args.params), args.out,
-                                  device=args.device)
-    elif stage == "validate":
-        from symile_data.e2e.validate import validate_outputs
-        out = validate_outputs(args.roots, args.out)
-        out = {"n_datasets": out["n_datasets"], "n_bad": out["n_bad"]}
-    else:
-        from symile_data.e2e.report import write_report
-        out = str(write_report(load_section(ReportConfig, "report", args.params), args.xor,
-                               args.m3, args.mimic, args.validation, args.xor_png, args.out,
-                               args.accuracy_png, args.missing_png))
+    sweep = load_section(M3MissingConfig, "m3_missing", args.params)
+    runs = [Path(args.models) / m for m in METHODS] + [
+        Path(args.missing_models) / f"{m}-{p_dir(p)}" for p in sweep.ps for m in METHODS]
+    return _print(evaluate_m3_runs(runs, args.translations,
+                                   load_section(EvalConfig, "m3_eval", args.params), args.out,
+                                   device=args.device))
+
+
+def _eval_mimic(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from symile_data.e2e.evaluation import evaluate_mimic_runs
+    from symile_data.train.config import EvalConfig
+    return _print(evaluate_mimic_runs([Path(args.models) / m for m in METHODS], args.retrieval,
+                                      load_section(EvalConfig, "mimic_eval", args.params),
+                                      args.out, device=args.device))
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from symile_data.e2e.validate import validate_outputs
+    out = validate_outputs(args.roots, args.out)
+    return _print({"n_datasets": out["n_datasets"], "n_bad": out["n_bad"]})
+
+
+def _report(args: argparse.Namespace) -> int:
+    from symile_data.e2e.config import ReportConfig
+    from symile_data.e2e.report import write_report
+    return _print(str(write_report(load_section(ReportConfig, "report", args.params), args.xor,
+                                   args.m3, args.mimic, args.validation, args.xor_png, args.out,
+                                   args.accuracy_png, args.missing_png)))
+
+
+def _print(out) -> int:
     if isinstance(out, dict) and "runs" in out:
         out = [{k: r[k] for k in ("run", "accuracy", "ci95", "in_text_accuracy") if k in r}
                for r in out["runs"]]
     print(json.dumps(out, indent=1, default=str))
     return 0
+
+
+RUN = {"missing": _missing, "eval-m3": _eval_m3, "eval-mimic": _eval_mimic,
+       "validate": _validate, "report": _report}
 
 
 def _train_args(ap: argparse.ArgumentParser, kind: str) -> None:
@@ -128,7 +149,7 @@ STAGE_NAMES = {"missing": "m3_missing", "eval-m3": "m3_eval", "eval-mimic": "mim
                "validate": "validate_all", "report": "report"}
 COMMANDS = {stage: stage_runner.Command(STAGE_NAMES[stage], HELP[stage],
                                         functools.partial(_args, stage=stage),
-                                        functools.partial(_run, stage))
+                                        RUN[stage])
             for stage in HELP}
 TRAIN = {kind: stage_runner.Command(f"{kind}_train", f"train Symile or CLIP on the {kind} "
                                     f"shards (settings from section {kind}_train)",

@@ -40,7 +40,7 @@ def add_stage_args(p: argparse.ArgumentParser, stage: str) -> None:
                        help="override: local | threads | synchronous | dask scheduler address")
 
 
-def _run(stage: str, args: argparse.Namespace) -> int:
+def _config(stage: str, args: argparse.Namespace):
     from symile_data.m3 import config as c
     cls = {"demo": c.M3DemoConfig, "translations": c.M3TranslationsConfig,
            "images": c.M3ImagesConfig, "clips": c.M3ClipsConfig,
@@ -48,28 +48,51 @@ def _run(stage: str, args: argparse.Namespace) -> int:
     cfg = load_section(cls, f"m3_{stage}", args.params)
     if getattr(args, "scheduler", None):
         cfg = dataclasses.replace(cfg, scheduler=args.scheduler)
-    if stage == "demo":
-        from symile_data.m3.demo import build_demo
-        report = build_demo(args.out, cfg)
-    elif stage == "samples":
-        from symile_data.m3.samples import build_samples
-        report = build_samples(args.out, cfg, args.translations, args.images, args.clips,
-                               args.wds_out)
-    else:
-        from symile_data.m3 import build
-        fn = {"translations": build.build_translations, "images": build.build_images,
-              "clips": build.build_clips}[stage]
-        report = fn(args.out, cfg) if stage == "translations" else fn(args.out, cfg,
-                                                                       args.translations)
+    return cfg
+
+
+def _summary(report: dict) -> int:
     summary = {k: v for k, v in report.items() if not isinstance(v, (list, dict)) or k in
                ("datasets", "by_language", "classes_without_images")}
     print(json.dumps(summary, ensure_ascii=False, indent=1, default=str))
     return 0
 
 
+# One function per stage, each importing only what it runs: a stage's DVC code deps are the
+# import closure of what it loads and runs (symile_data.dvc_deps).
+def _demo(args: argparse.Namespace) -> int:
+    from symile_data.m3.demo import build_demo
+    return _summary(build_demo(args.out, _config("demo", args)))
+
+
+def _translations(args: argparse.Namespace) -> int:
+    from symile_data.m3.build import build_translations
+    return _summary(build_translations(args.out, _config("translations", args)))
+
+
+def _images(args: argparse.Namespace) -> int:
+    from symile_data.m3.build import build_images
+    return _summary(build_images(args.out, _config("images", args), args.translations))
+
+
+def _clips(args: argparse.Namespace) -> int:
+    from symile_data.m3.build import build_clips
+    return _summary(build_clips(args.out, _config("clips", args), args.translations))
+
+
+def _samples(args: argparse.Namespace) -> int:
+    from symile_data.m3.samples import build_samples
+    return _summary(build_samples(args.out, _config("samples", args), args.translations,
+                                  args.images, args.clips, args.wds_out))
+
+
+RUN = {"demo": _demo, "translations": _translations, "images": _images, "clips": _clips,
+       "samples": _samples}
+
+
 COMMANDS = {stage: stage_runner.Command(f"m3_{stage}", HELP[stage],
                                         functools.partial(add_stage_args, stage=stage),
-                                        functools.partial(_run, stage), locks=("out",))
+                                        RUN[stage], locks=("out",))
             for stage in DEFAULTS}
 
 
