@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import sys
 
-from symile_data.features.cli import TINY_MODELS
-from symile_data.stage import run_stage
+from symile_data.kernels import pin_kernels
+
+pin_kernels()  # before torch / numpy load: the same bytes on any x86-64 CPU
+
+from symile_data.features.cli import TINY_MODELS  # noqa: E402
+from symile_data.stage import run_stage  # noqa: E402
 
 COMMAND = TINY_MODELS
 

@@ -14,8 +14,12 @@ import sys
 # (docs/mimic.md "Scale"). An explicit ARROW_DEFAULT_MEMORY_POOL wins.
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
-from symile_data.mimic.cli import COHORT
-from symile_data.stage import run_stage
+from symile_data.kernels import pin_kernels
+
+pin_kernels()  # before torch / numpy load: the same bytes on any x86-64 CPU
+
+from symile_data.mimic.cli import COHORT  # noqa: E402
+from symile_data.stage import run_stage  # noqa: E402
 
 COMMAND = COHORT
 

@@ -13,6 +13,7 @@ import importlib
 import sys
 
 from symile_data.config import check_override_sections, set_cli_overrides
+from symile_data.kernels import pin_kernels
 from symile_data.stage import add_log_level, configure_logging, guarded
 
 SUBCOMMAND_MODULES = [
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    pin_kernels()  # before torch / numpy load (the subcommands import them lazily)
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.log_level)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from symile_data.hashing import sha256_file, sha256_json
+from symile_data.kernels import apply_threads
 
 AUDIO_SR = 16_000  # Hz, Whisper's sampling rate
 
@@ -85,6 +86,7 @@ def resolved_revision(name: str, revision: str | None, model: Any) -> str:
 
 
 def pick_device(device: str) -> torch.device:
+    apply_threads()  # torch compute starts here: the pinned thread count (symile_data.kernels)
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():

@@ -38,6 +38,7 @@ from symile_data.config import params_hash, to_dict
 from symile_data.io.atomic import atomic_write_bytes, atomic_write_json, read_json
 from symile_data.io.manifest import read_manifest
 from symile_data.io.reader import ParquetIterable, split_files
+from symile_data.kernels import apply_threads
 from symile_data.progress import progress
 from symile_data.runlog import write_run_log
 from symile_data.train import dist
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 
 def pick_device(device: str | None = None) -> torch.device:
+    apply_threads()  # torch compute starts here: the pinned thread count (symile_data.kernels)
     if device:
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -4,7 +4,7 @@ import pyarrow as pa
 import pytest
 import torch
 
-from train_helpers import m3_table, write_dataset
+from train_helpers import m3_table, mimic_table, write_dataset
 from symile_data.train.config import EvalConfig, M3TrainConfig, MimicTrainConfig, XorTrainConfig
 from symile_data.train.evaluate import argmax_random_ties, bootstrap, evaluate_run, set_scores
 from symile_data.train.factory import load_checkpoint_model
@@ -90,28 +90,10 @@ def test_m3_zero_shot_on_tiny_shards(tmp_path, tiny_text_model, standardize):
     assert metrics["n_queries"] == 24 and metrics["loss"] == "clip"
 
 
-def _mimic_tables(n, split, seed):
-    rng = np.random.default_rng(seed)
-
-    def vec(x, t):
-        return pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1), t), x.shape[1])
-
-    hadm = np.arange(n, dtype=np.int64) + 1000 * (seed + 1)
-    return pa.table({"key": [str(h) for h in hadm], "hadm_id": hadm, "split": [split] * n,
-                     "ecg": vec(rng.uniform(-1, 1, (n, 32 * 12)).astype(np.float32),
-                                pa.float32()),
-                     "cxr": vec(rng.integers(0, 256, (n, 32 * 32)).astype(np.uint8),
-                                pa.uint8()),
-                     "labs_percentiles": vec(rng.random((n, 50)).astype(np.float32),
-                                             pa.float32()),
-                     "labs_observed": vec(rng.integers(0, 2, (n, 50)).astype(np.int8),
-                                          pa.int8())})
-
-
 def test_mimic_retrieval_on_tiny_shards(tmp_path):
-    ds = write_dataset(tmp_path / "mimic", {"train": _mimic_tables(16, "train", 0),
-                                            "val": _mimic_tables(8, "val", 1),
-                                            "test": _mimic_tables(8, "test", 2)})
+    ds = write_dataset(tmp_path / "mimic", {"train": mimic_table(16, "train", 0),
+                                            "val": mimic_table(8, "val", 1),
+                                            "test": mimic_table(8, "test", 2)})
     hadm = np.arange(8) + 3000
     rng = np.random.default_rng(0)
     cands = np.stack([np.r_[h, rng.choice(np.setdiff1d(hadm, h), 2, replace=False)]

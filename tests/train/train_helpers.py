@@ -31,3 +31,24 @@ def m3_table(n, split, l=8, d_img=8, d_aud=6, n_cls=4, missing_p=0.0, seed=0):
         "audio_feat": vec(rng.normal(size=(n, d_aud)).astype(np.float16), pa.float16()),
         "text_input_ids": vec(ids, pa.int32()),
         "text_attention_mask": vec(np.ones((n, l), np.int8), pa.int8())})
+
+
+def mimic_table(n, split, seed):
+    """Rows with the MIMIC training-shard column contract (tiny ECG / CXR / labs)."""
+    import numpy as np
+    import pyarrow as pa
+    rng = np.random.default_rng(seed)
+
+    def vec(x, t):
+        return pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1), t), x.shape[1])
+
+    hadm = np.arange(n, dtype=np.int64) + 1000 * (seed + 1)
+    return pa.table({"key": [str(h) for h in hadm], "hadm_id": hadm, "split": [split] * n,
+                     "ecg": vec(rng.uniform(-1, 1, (n, 32 * 12)).astype(np.float32),
+                                pa.float32()),
+                     "cxr": vec(rng.integers(0, 256, (n, 32 * 32)).astype(np.uint8),
+                                pa.uint8()),
+                     "labs_percentiles": vec(rng.random((n, 50)).astype(np.float32),
+                                             pa.float32()),
+                     "labs_observed": vec(rng.integers(0, 2, (n, 50)).astype(np.int8),
+                                          pa.int8())})

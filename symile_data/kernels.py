@@ -1,0 +1,81 @@
+"""Same bytes on any x86-64 CPU: pin the numeric kernels before torch / numpy load (issue 21).
+
+Floating-point results depend on which kernels run, and torch, MKL, oneDNN and numpy choose
+them by the CPU they find: the same training gave four different ``last.pt`` under ATen
+capability avx2 / avx512 / default with and without MKL conditional reproducibility. A DVC
+stage's outputs are checked by md5 (``dvc.lock``), so every stage script and the ``symile-data``
+command call :func:`pin_kernels` first. ``SYMILE_KERNELS`` picks the mode:
+
+- ``portable`` (default): the kernels every x86-64 CPU runs, the same everywhere:
+  ATen's scalar ("default") kernels, MKL in its SSE2 "COMPATIBLE" path in STRICT mode (results
+  independent of the thread count), oneDNN capped at SSE4.1, numpy's dispatched SIMD loops off
+  (its baseline only), and a fixed intra-op thread count (``SYMILE_THREADS``, default 2) since
+  a parallel reduction's order follows its thread count. Cost on the demo: README
+  "Reproducibility".
+- ``native``: leave every choice to the libraries (fastest; bytes may differ by CPU).
+
+Portable mode overrides these variables (an ``OMP_NUM_THREADS`` left in a shell would otherwise
+change the bytes); nothing is changed once torch or numpy is already imported (an embedding
+process, the test suite): the variables are read when the libraries load.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+log = logging.getLogger("symile_data.kernels")
+
+MODES = ("portable", "native")
+# numpy's dispatch targets above its baseline: numpy 2 names (X86_V3 ...) and numpy 1 names;
+# a name this numpy does not dispatch only gives an ImportWarning
+_NUMPY_SIMD = ("X86_V3 X86_V4 AVX512_ICL AVX512_SPR AVX2 FMA3 AVX512F AVX512CD AVX512_KNL "
+               "AVX512_KNM AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR "
+               "AVX512_FP16 F16C AVX SSE41 SSE42 POPCNT")
+
+
+def portable_env(threads: int) -> dict[str, str]:
+    """The environment that pins every kernel choice (module doc)."""
+    n = str(threads)
+    return {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE,STRICT",
+            "ONEDNN_MAX_CPU_ISA": "SSE41", "DNNL_MAX_CPU_ISA": "SSE41",
+            "NPY_DISABLE_CPU_FEATURES": _NUMPY_SIMD,
+            "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n}
+
+
+def pin_kernels(mode: str | None = None) -> dict[str, str]:
+    """Set the pinning variables (mode from ``SYMILE_KERNELS``); returns what it set. Call
+    before anything imports torch or numpy."""
+    mode = mode or os.environ.get("SYMILE_KERNELS", "portable")
+    if mode not in MODES:
+        raise ValueError(f"SYMILE_KERNELS={mode!r}: expected one of {', '.join(MODES)}")
+    if mode == "native":
+        return {}
+    loaded = [m for m in ("torch", "numpy") if m in sys.modules]
+    if loaded:
+        log.debug("kernels not pinned here: %s already imported", ", ".join(loaded))
+        return {}
+    threads = os.environ.get("SYMILE_THREADS", "2")
+    if not threads.isdigit() or int(threads) < 1:
+        raise ValueError(f"SYMILE_THREADS={threads!r}: expected a positive integer")
+    wanted = portable_env(int(threads))
+    os.environ.update(wanted)
+    return wanted
+
+
+def pinned_threads() -> int | None:
+    """The intra-op thread count portable mode fixed for this process (None: not pinned)."""
+    if os.environ.get("SYMILE_KERNELS", "portable") != "portable":
+        return None
+    n = os.environ.get("OMP_NUM_THREADS", "")
+    return int(n) if n.isdigit() and int(n) > 0 else None
+
+
+def apply_threads() -> None:
+    """Give torch the pinned intra-op thread count (torch caps OMP_NUM_THREADS at the cores it
+    sees, so a 1-core machine would run 1 thread where the pin says 2). Called where torch
+    compute starts (the device pickers); an explicit ``torch_threads`` param set later wins."""
+    n = pinned_threads()
+    if n:
+        import torch
+        torch.set_num_threads(n)
