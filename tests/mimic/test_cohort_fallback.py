@@ -122,3 +122,12 @@ def test_cxr_problem_dicom(tmp_path):
     (tmp_path / "h.dcm").write_bytes(b[:200])
     assert cxr_problem(tmp_path / "h.dcm").startswith("unreadable:")
     assert cxr_problem(tmp_path / "none.dcm").startswith("missing file:")
+
+
+def test_skips_same_bytes_per_bucket(bad_files, tmp_path):
+    """The skips do not depend on the bucketing: one admission a bucket, same files."""
+    paths, out, _ = bad_files
+    build_cohort(paths["mimic_iv"], paths["ecg"], paths["cxr"], tmp_path / "b1", CFG,
+                 bucket_admissions=1)
+    for name in ("cohort.parquet", "ecg_checks.parquet", "cxr_checks.parquet", "report.json"):
+        assert (out / name).read_bytes() == (tmp_path / "b1" / name).read_bytes(), name
