@@ -5,13 +5,16 @@ Events are matched to an admission by subject_id and time relative to admittime:
         (only candidates are read, in time order; ties: study_id)
   labs  -24 h <= charttime - admittime <= +24 h; earliest non-null valuenum per itemid
         (ties: labevent_id)
-  CXR   AP/PA, file present, +24 h < StudyDate+StudyTime - admittime <= +72 h; earliest
+  CXR   AP/PA, usable file, +24 h < StudyDate+StudyTime - admittime <= +72 h; earliest
         (ties: study_id, dicom_id); then its study must have CheXpert labels.
+A candidate whose file is unusable (ECG: unreadable, not (5000, 12), NaN, all zero, constant;
+CXR: missing, empty, header or end marker cut off) is skipped for the next one by the same
+rule and recorded in ecg_checks / cxr_checks (status "failed", error = the reason).
 An admission needs all three (and at least one of the 50 labs). Splits are patient-disjoint.
 
 Memory does not grow with MIMIC-IV's size: the record lists are split by subject into bucket
 files (``partition.py``, ~8k admissions a bucket) and joined one bucket at a time, in the order
-that reads least: (A) ECG and CXR candidates from the lists alone, CXR files stat'ed only for
+that reads least: (A) ECG and CXR candidates from the lists alone, CXR files checked only for
 admissions with both, then CheXpert; (labs) one scan of the labevents Parquet keeps the rows of
 the subjects with a labelled CXR, spilled by bucket; (B) per bucket the earliest labs, then ECG
 records read only for admissions that have everything else. Each bucket's cohort rows and
@@ -128,17 +131,18 @@ def _report(cfg: CohortConfig, bk, a: Counter, c: Counter, subjects: int,
     return {
         "params_hash": params_hash(cfg), "admissions": bk.rows["adm"],
         "order": "candidates from the record lists; CXR files of admissions with ECG and "
-                 "CXR candidates; labs of those with a labelled CXR; ECG records of those "
-                 "with labs too (each count below is within its step)",
+                 "CXR candidates (a bad file skipped for the next candidate); labs of those "
+                 "with a labelled CXR; ECG records of those with labs too (a bad record "
+                 "skipped likewise; each count below is within its step)",
         "ecg": {"records": bk.rows["ecg"], "admissions_with_candidates": a["ecg_cand"],
                 "admissions_checked": c["has_labs"], "admissions_with_valid": c["ecg_valid"],
-                "records_checked": c["records_checked"], "records_nan": c["records_nan"],
-                "records_all_zero": c["records_all_zero"],
-                "records_unreadable": c["records_unreadable"]},
+                "records_checked": c["records_checked"],
+                **{k: c[k] for k in steps.ECG_REASONS}},
         "labs": {"admissions_read": a["labelled"], "admissions_with_any": c["has_labs"]},
         "cxr": {"frontal_rows": bk.rows["frontal"], "admissions_with_candidates": a["cxr_cand"],
                 "admissions_checked": a["both_cand"], "admissions_with_file": a["cxr_ok"],
-                "missing_files": a["missing_files"], "admissions_with_chexpert": a["labelled"]},
+                **{k: a[k] for k in steps.CXR_REASONS},
+                "admissions_with_chexpert": a["labelled"]},
         "cohort": {"admissions": c["ecg_valid"], "subjects": subjects,
                    **{f"{sp}_admissions": int(per_split[i]) for i, sp in enumerate(SPLITS)}},
         "ties": "ECG (ecg_time, study_id); labs (charttime, labevent_id); "

@@ -1,16 +1,18 @@
 """The cohort's joins for one subject bucket (``cohort.py`` runs them bucket by bucket).
 
 Step A (``candidates``): ECG and CXR candidates of every admission of the bucket from the record
-lists alone (interval joins, no file read); CXR files stat'ed only for admissions with both;
-then CheXpert. Writes the bucket's labelled admissions and its CXR checks.
+lists alone (interval joins, no file read); CXR files checked (``images.cxr_problem``: present,
+not empty, header + end marker) only for admissions with both, a bad one skipped for the next
+candidate; then CheXpert. Writes the bucket's labelled admissions and its CXR checks.
 Labs (``spill_labs``): one scan of the labevents Parquet for the subjects of every labelled
 admission, rows spilled by bucket. Step B (``complete``): the earliest labs, then ECG records
-read only for admissions that have everything else. Writes the bucket's cohort rows and ECG
-checks. Parts are IPC files sorted by hadm_id (admissions) or by file row (checks).
+read only for admissions that have everything else (``wfdb_io.ecg_quality``: the shape and
+values ``mimic shards`` needs), a bad one skipped for the next candidate. Writes the bucket's
+cohort rows and ECG checks. Parts are IPC files sorted by hadm_id (admissions) or by file row
+(checks).
 """
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
@@ -22,6 +24,7 @@ import pyarrow.compute as pc
 from symile_data.io.buckets import BucketWriter, read_ipc, write_ipc
 from symile_data.mimic.config import (CXR_WINDOW_H, ECG_WINDOW_H, LAB_COLUMNS, LAB_ITEMIDS,
                                       LAB_WINDOW_H, CohortConfig)
+from symile_data.mimic.images import cxr_problem
 from symile_data.mimic.intervals import first_valid, window_ranges
 from symile_data.mimic.labevents import earliest_labs, scan_labs
 from symile_data.mimic.partition import Buckets
@@ -31,6 +34,12 @@ from symile_data.mimic.wfdb_io import WfdbError, ecg_quality, read_wfdb
 H_S, H_MS = 3600, 3_600_000
 STR = pa.string()
 CHECK_TAIL = [("path", STR), ("status", STR), ("error", STR)]
+# report.json count -> error prefix (wfdb_io.ecg_quality, images.cxr_problem)
+ECG_REASONS = {"records_unreadable": "unreadable", "records_bad_shape": "bad_shape",
+               "records_nan": "nan", "records_all_zero": "all_zero",
+               "records_constant": "constant"}
+CXR_REASONS = {"missing_files": "missing file", "empty_files": "empty file",
+               "unreadable_files": "unreadable"}
 LAB_ROWS = pa.schema([("labevent_id", pa.int64()), ("subject_id", pa.int64()),
                       ("itemid", pa.int64()), ("charttime", pa.timestamp("ms")),
                       ("valuenum", pa.float64())])
@@ -69,6 +78,12 @@ class FileChecker:
                                            STR)})
 
 
+def reasons(check: FileChecker, prefixes: dict[str, str]) -> dict[str, int]:
+    """Failed checks counted by the first word of their error: {count name: n}."""
+    err = list(check.errors.values())
+    return {name: sum(e.startswith(pre) for e in err) for name, pre in prefixes.items()}
+
+
 def taker(values: pa.Array) -> Callable[[np.ndarray], list[str]]:
     """idx -> the strings at idx (only those become Python objects)."""
     return lambda idx: values.take(pa.array(np.asarray(idx, np.int64))).to_pylist()
@@ -86,10 +101,6 @@ def _ecg_one(base: Path) -> str | None:
         return ecg_quality(read_wfdb(base))
     except WfdbError as e:
         return f"unreadable: {e}"
-
-
-def _file_one(path: Path) -> str | None:
-    return None if os.path.isfile(path) else f"missing file: {path}"
 
 
 def columns(t: pa.Table) -> dict:
@@ -141,7 +152,7 @@ def candidates(bk: Buckets, b: int, cxr_root: Path, cfg: CohortConfig, tmp: Path
     ecg_cand = e_hi > e_lo
     cxr_ranges = cxr_windows(subj, admit, cxr)
     cxr_cand = cxr_ranges[2] > cxr_ranges[1]
-    check = FileChecker(cxr_root, cxr_path_of(cxr, cfg.cxr_ext), len(cxr["row"]), _file_one,
+    check = FileChecker(cxr_root, cxr_path_of(cxr, cfg.cxr_ext), len(cxr["row"]), cxr_problem,
                         cfg.ecg_check_threads)
     chosen = pick(cxr_ranges, ecg_cand & cxr_cand, check)
     ok = chosen >= 0
@@ -155,7 +166,7 @@ def candidates(bk: Buckets, b: int, cxr_root: Path, cfg: CohortConfig, tmp: Path
             taker(cxr["dicom_id"])(i), STR)}))
     return {"ecg_cand": int(ecg_cand.sum()), "cxr_cand": int(cxr_cand.sum()),
             "both_cand": int((ecg_cand & cxr_cand).sum()), "cxr_ok": int(ok.sum()),
-            "missing_files": len(check.errors), "labelled": int(labelled.sum())}
+            "labelled": int(labelled.sum()), **reasons(check, CXR_REASONS)}
 
 
 def spill_labs(lab_pq: Path, tmp: Path, n: int, batch_rows: int) -> list[Path]:
@@ -201,8 +212,6 @@ def complete(bk: Buckets, b: int, labs: Path, ecg_root: Path, cfg: CohortConfig,
     write_ipc(tmp / f"cohort-{b:05d}.arrow", pa.table(cols))
     write_ipc(tmp / f"ecg_checks-{b:05d}.arrow", check.table(
         {"row": lambda i: ecg["row"][i], "study_id": lambda i: ecg["study_id"][i]}))
-    err = list(check.errors.values())
     return {"labs_rows": len(values), "has_labs": int(has_labs.sum()),
             "ecg_valid": int(keep.sum()), "records_checked": int((check.status > 0).sum()),
-            "records_nan": err.count("nan"), "records_all_zero": err.count("all_zero"),
-            "records_unreadable": sum(x.startswith("unreadable") for x in err)}
+            **reasons(check, ECG_REASONS)}

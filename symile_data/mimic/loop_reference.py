@@ -7,13 +7,13 @@ labs (50,) raw values) for the admissions that have all three.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from symile_data.mimic.config import CXR_VIEWS, N_LABS
+from symile_data.mimic.images import cxr_problem
 from symile_data.mimic.readers import cxr_relpath
 from symile_data.mimic.wfdb_io import WfdbError, ecg_quality, read_wfdb
 
@@ -47,7 +47,7 @@ def cohort_loop(adm: pd.DataFrame, ecg: pd.DataFrame, labs: pd.DataFrame, meta: 
                   & (front.t_ms <= (t + 3 * DAY_S) * 1000)]
         cxr_pick = None
         for r in c.sort_values(["t_ms", "study_id", "dicom_id"]).itertuples(index=False):
-            if os.path.isfile(Path(cxr_root) / r.path):
+            if cxr_problem(Path(cxr_root) / r.path) is None:
                 cxr_pick = r
                 break
         if ecg_pick is None or np.isnan(values).all() or cxr_pick is None:

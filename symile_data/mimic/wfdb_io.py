@@ -13,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from symile_data.mimic.config import ECG_LEADS, ECG_SAMPLES
+
+ECG_SHAPE = (ECG_SAMPLES, ECG_LEADS)     # (samples, leads) of a usable record
 WFDB_INVALID = -32768          # format-16 "no sample" value: becomes NaN when read
 _GAIN = re.compile(r"^([-+0-9.eE]+)(?:\(([-0-9]+)\))?(?:/(\S+))?$")
 
@@ -108,10 +111,16 @@ def _read_with_wfdb(base: Path) -> np.ndarray:
     return np.asarray(sig, dtype=np.float32)
 
 
-def ecg_quality(sig: np.ndarray) -> str | None:
-    """None when usable; else the reason: 'nan' (any NaN) or 'all_zero' (SPEC section 3)."""
+def ecg_quality(sig: np.ndarray, shape: tuple[int, int] = ECG_SHAPE) -> str | None:
+    """None when usable; else the reason: 'bad_shape (n, k), expected (5000, 12)', 'nan' (any
+    NaN), 'all_zero' (SPEC section 3) or 'constant' (min-max scaling needs a range). The one
+    rule of the cohort (candidates) and of ``mimic shards`` (preprocess.ecg_array)."""
+    if sig.shape != tuple(shape):
+        return f"bad_shape {sig.shape}, expected {tuple(shape)}"
     if np.isnan(sig).any():
         return "nan"
     if not sig.any():
         return "all_zero"
+    if sig.min() == sig.max():
+        return "constant"
     return None

@@ -1,6 +1,7 @@
 """Hand-made MIMIC-layout trees for the cohort edge cases, and a small generated tree."""
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -35,6 +36,8 @@ def ecg_signal(kind: str = "ok", n: int = 5000) -> np.ndarray:
         sig[100:200, 3] = np.nan
     elif kind == "zero":
         sig[:] = 0.0
+    elif kind == "constant":
+        sig[:] = 0.5
     return sig
 
 
@@ -57,6 +60,8 @@ class Tree:
             base = self.root / "ecg" / path
             base.parent.mkdir(parents=True, exist_ok=True)
             base.with_name(base.name + ".hea").write_text("garbage\n")
+        elif kind == "short":                      # a consistent record of 2500 samples
+            write_wfdb16(self.root / "ecg" / path, ecg_signal(n=2500), ECG_FS, ECG_LEAD_NAMES)
         else:
             write_wfdb16(self.root / "ecg" / path, ecg_signal(kind), ECG_FS, ECG_LEAD_NAMES)
 
@@ -74,11 +79,17 @@ class Tree:
         rel = f"files/p{str(subject)[:2]}/p{subject}/s{study}/{dicom}.jpg"
         p = self.root / "cxr" / rel
         p.parent.mkdir(parents=True, exist_ok=True)
+        img = (np.random.default_rng(study).random((400, 340)) * 255).astype(np.uint8)
         if file == "jpg":
-            img = (np.random.default_rng(study).random((400, 340)) * 255).astype(np.uint8)
             Image.fromarray(img).save(p, format="JPEG")
         elif file == "corrupt":
             p.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+        elif file == "empty":
+            p.write_bytes(b"")
+        elif file == "truncated":                  # a valid JPG cut off in its scan data
+            buf = io.BytesIO()
+            Image.fromarray(img).save(buf, format="JPEG")
+            p.write_bytes(buf.getvalue()[:len(buf.getvalue()) * 2 // 3])
 
     def write(self) -> dict[str, Path]:
         hosp = self.root / "mimic-iv" / "hosp"
