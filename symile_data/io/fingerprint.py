@@ -150,8 +150,10 @@ def reuse_or_reset(folder: str | Path, fp: dict[str, Any], what: str = "artifact
             return True
         spare = {LOCK_NAME, FINGERPRINT, *keep}
         if any(p.name not in spare for p in folder.iterdir()):
-            log.warning("%s: %s not reused (%s changed): rebuilding", folder, what,
-                        ", ".join(changes(old, fp)))
+            diff = changes(old, fp)
+            more = f" and {len(diff) - 3} more" if len(diff) > 3 else ""
+            log.warning("%s: %s not reused (%s%s changed): rebuilding", folder, what,
+                        ", ".join(diff[:3]), more)
             clear(folder, keep)
         atomic_write_json(folder / FINGERPRINT, fp)
     return False
@@ -175,3 +177,18 @@ def dataset_intact(dataset_dir: str | Path) -> str | None:
             if p.stat().st_size != s["bytes"]:
                 return f"{p}: {p.stat().st_size} bytes, the manifest says {s['bytes']}"
     return None
+
+
+def part_done(part: str | Path, marker: str | Path, expect: dict[str, Any]
+              ) -> dict[str, Any] | None:
+    """The marker's content when it has every ``expect`` item and the Parquet ``part`` reads
+    with ``expect["rows"]`` rows (its footer); None when missing, damaged or of other inputs."""
+    import pyarrow.parquet as pq
+    try:
+        m = read_json(marker)
+        if not isinstance(m, dict) or any(m.get(k) != v for k, v in expect.items()):
+            return None
+        rows = pq.ParquetFile(part).metadata.num_rows
+    except (OSError, ValueError):       # missing, or damaged (ArrowInvalid is a ValueError)
+        return None
+    return m if rows == expect["rows"] else None
