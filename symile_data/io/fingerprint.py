@@ -112,18 +112,6 @@ def changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
     return out
 
 
-def clear(folder: Path, keep: Iterable[str] = ()) -> None:
-    """Remove everything in ``folder`` but the lock, the fingerprint and ``keep``."""
-    spare = {LOCK_NAME, FINGERPRINT, *keep}
-    for p in sorted(folder.iterdir()):
-        if p.name in spare:
-            continue
-        if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p)
-        else:
-            p.unlink(missing_ok=True)
-
-
 @contextlib.contextmanager
 def _dir_flock(folder: Path) -> Iterator[None]:
     """Exclusive flock on the folder itself (no lock file left behind): workers writing
@@ -137,10 +125,11 @@ def _dir_flock(folder: Path) -> Iterator[None]:
 
 
 def reuse_or_reset(folder: str | Path, fp: dict[str, Any], what: str = "artifact",
-                   keep: Iterable[str] = ()) -> bool:
+                   only: Iterable[str] | None = None) -> bool:
     """True when ``folder`` was made under ``fp`` (its content may be reused); else empty it
-    (all but ``keep``), record ``fp`` and return False. One WARNING names the folder and what
-    changed when there was content to drop; a new or empty folder is quiet."""
+    (``only``: remove just those names, for a folder a user may share with other files),
+    record ``fp`` and return False. One WARNING names the folder and what changed when there
+    was content to drop; a new or empty folder is quiet."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     fp = _plain(fp)
@@ -148,13 +137,16 @@ def reuse_or_reset(folder: str | Path, fp: dict[str, Any], what: str = "artifact
         old = recorded(folder)
         if old == fp:
             return True
-        spare = {LOCK_NAME, FINGERPRINT, *keep}
-        if any(p.name not in spare for p in folder.iterdir()):
+        names = {p.name for p in folder.iterdir()} - {LOCK_NAME, FINGERPRINT}
+        if only is not None:
+            names &= set(only)
+        if names:
             diff = changes(old, fp)
             more = f" and {len(diff) - 3} more" if len(diff) > 3 else ""
             log.warning("%s: %s not reused (%s%s changed): rebuilding", folder, what,
                         ", ".join(diff[:3]), more)
-            clear(folder, keep)
+            for p in sorted(folder / n for n in names):
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
         atomic_write_json(folder / FINGERPRINT, fp)
     return False
 
