@@ -36,6 +36,7 @@ from symile_data.features.config import JoinConfig
 from symile_data.features.keyhash import check_unique, hash_strings, lookup
 from symile_data.features.m3 import sample_datasets
 from symile_data.features.text import TokenIndex
+from symile_data.io import fingerprint
 from symile_data.io.atomic import atomic_write_json, read_json, scratch_dir
 from symile_data.io.lock import remove_stale_tmp
 from symile_data.io.card import write_root_card
@@ -116,6 +117,12 @@ class Features:
         self.tokens = TokenIndex(tdir)
         self.dtype = self.image_manifest["identity"]["dtype"]
         self.encoder_ids = {m: index[m].split("/")[-1] for m in ("image", "audio", "text")}
+        # content identity of the three tables (their parts' sizes + hashes), for the shards'
+        # fingerprint: the encoder ids alone do not change when the items do
+        self.identity = {m: fingerprint.files_identity(root / index[m], mf["parts"])
+                         for m, mf in (("image", self.image_manifest),
+                                       ("audio", self.audio_manifest),
+                                       ("text", self.text_manifest))}
 
     def lookup(self, t: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(image rows, audio rows, text rows, n_tokens) of sample rows ``t``; -1 = missing."""
@@ -241,8 +248,10 @@ def join_dataset(dataset_dir: Path, feats: Features, out_dir: Path, cfg: JoinCon
              "samples": {"name": src_manifest.get("name"),
                          "params_hash": src_manifest.get("params_hash"),
                          "params": src_extra.get("params")}}
+    fp = fingerprint.make("m3-train-shards", params={"params_hash": h}, inputs={
+        "samples": fingerprint.dataset_identity(dataset_dir), "features": feats.identity})
     write_parquet_dataset(out_dir / name, sources, schema, name=name, params_hash=h, spec=spec,
-                          flags=src_manifest.get("flags"), extra=extra)
+                          flags=src_manifest.get("flags"), extra=extra, fingerprint=fp)
     report.update({"rows": {s: src.num_rows for s, src in sources.items()}, "text_len": L,
                    "text_max_len_per_split": per_split, "dims": [d_img, d_aud]})
     return report

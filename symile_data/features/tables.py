@@ -7,7 +7,11 @@ Layout of one table (``{root}/{modality}/{encoder_id}/``)::
     manifest.json             written after all parts: identity, dim, parts, counts
 
 Items are sorted by key and cut into parts of ``items_per_part``; a part whose marker names
-the same keys and encoder id is skipped on a rerun (resume). A failed decode (corrupt image,
+the same keys and encoder id is skipped on a rerun (resume) when the table's hidden
+``.fingerprint.json`` (encoder identity, amp, items per part: io.fingerprint)
+matches -- else every part is dropped first -- and the part file reads with the marker's rows
+and each item's upstream error as given now (an item failed upstream then, ok now, is
+re-encoded). A failed decode (corrupt image,
 unreadable audio) or an upstream ``status != "ok"`` is a row with status "failed" and the
 error, never an exception that stops the stage.
 """
@@ -21,13 +25,16 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from symile_data import schema as S
 from symile_data.hashing import sha256_json
+from symile_data.io import fingerprint
 from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
+from symile_data.io.fingerprint import part_done, reuse_or_reset
 from symile_data.io.lock import remove_stale_tmp
 from symile_data.progress import progress
 
@@ -121,6 +128,11 @@ def encode_items(encoder, keys: list[str], payloads: list, upstream_errors: list
     remove_stale_tmp(out)  # temporaries of killed runs (live writers' are kept)
     ident = encoder.identity
     eid = ident.encoder_id()
+    reuse_or_reset(out, fingerprint.make(
+        "feature-parts", inputs=None,
+        params={"identity": asdict(ident), "amp": getattr(encoder, "amp", None),
+                "items_per_part": items_per_part}),     # batch size: same bytes (tested)
+        f"{ident.modality} feature parts")
     n_parts = max(1, -(-len(keys) // items_per_part))
     pin = encoder.device.type == "cuda"
     t0, n_encoded, n_skipped, parts = time.perf_counter(), 0, 0, []
@@ -132,11 +144,11 @@ def encode_items(encoder, keys: list[str], payloads: list, upstream_errors: list
         parts.append(f"{name}.parquet")
         if p % n_workers != w:
             continue                                          # another worker's part
-        if marker.exists() and (out / f"{name}.parquet").exists():
-            m = read_json(marker)
-            if m.get("keys_sha256") == keys_sha and m.get("encoder_id") == eid:
-                n_skipped += hi - lo
-                continue
+        if _part_reusable(out / f"{name}.parquet", marker, {"keys_sha256": keys_sha,
+                                                           "encoder_id": eid, "rows": hi - lo},
+                          upstream_errors[lo:hi]):
+            n_skipped += hi - lo
+            continue
         ds = _Items(payloads[lo:hi], encoder.decode, upstream_errors[lo:hi])
         dl = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         collate_fn=_Collate(encoder.preprocess), pin_memory=pin,
@@ -175,10 +187,25 @@ def encode_items(encoder, keys: list[str], payloads: list, upstream_errors: list
     return report
 
 
+def _part_reusable(part: Path, marker: Path, expect: dict, upstream: list[str]) -> bool:
+    """The part is done (``io.fingerprint.part_done``: marker, rows) and each item's stored
+    error is its upstream error now (upstream "" = not an upstream failure then either)."""
+    if part_done(part, marker, expect) is None:
+        return False
+    try:
+        err = pq.read_table(part, columns=["error"])["error"]
+    except (OSError, ValueError):
+        return False
+    up = pa.array(upstream, pa.string())
+    ok = pc.if_else(pc.equal(up, ""), pc.invert(pc.starts_with(err, "upstream ")),
+                    pc.equal(err, up))
+    return bool(pc.all(ok).as_py())
+
+
 def _count_status(out: Path, parts: list[str]) -> dict:
     t = pa.concat_tables([pq.read_table(out / p, columns=["key", "status", "error"])
                           for p in parts])
-    failed = t.filter(pa.compute.equal(t["status"], "failed"))
+    failed = t.filter(pc.equal(t["status"], "failed"))
     examples = [{"key": k, "error": e} for k, e in
                 zip(failed["key"].to_pylist()[:20], failed["error"].to_pylist()[:20])]
     return {"ok": t.num_rows - failed.num_rows, "failed": failed.num_rows,

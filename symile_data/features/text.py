@@ -33,6 +33,7 @@ from symile_data import schema as S
 from symile_data.features.encoders import EncoderIdentity, load_pretrained, resolved_revision
 from symile_data.features.keyhash import check_unique, hash_strings, lookup
 from symile_data.io.atomic import atomic_path, atomic_write_json, read_json, scratch_dir
+from symile_data.io.fingerprint import part_done
 from symile_data.io.buckets import BucketWriter, read_ipc
 from symile_data.io.lock import remove_stale_tmp
 from symile_data.io.memory import release_unused
@@ -157,11 +158,11 @@ def encode_texts(tok: TextTokenizer, batches: Iterable[pa.Array], n_rows: int,
             shas.append(sha)
             n_texts += len(texts)
             marker = out / f"{name}.done.json"
-            if marker.exists() and (out / parts[-1]).exists():
-                m = read_json(marker)
-                if m.get("hashes_sha256") == sha and m.get("encoder_id") == eid:
-                    n_trunc += m["truncated"]
-                    continue
+            m = part_done(out / parts[-1], marker,     # a damaged part file is rebuilt
+                          {"hashes_sha256": sha, "encoder_id": eid, "rows": len(texts)})
+            if m is not None:
+                n_trunc += m["truncated"]
+                continue
             table = _token_part(tok, texts)
             with atomic_path(out / parts[-1]) as tmp_part:
                 pq.write_table(table, tmp_part, compression="zstd")

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from symile_data.io.atomic import atomic_path, atomic_write_json
+from symile_data.io.fingerprint import reuse_or_reset
 from symile_data.io.lock import folder_lock
 from symile_data.io.manifest import (MANIFEST, build_manifest, marker_matches, marker_path,
                                      remove_stale, shard_info, shard_name, write_manifest)
@@ -177,10 +178,15 @@ def _public(info: dict[str, Any]) -> dict[str, Any]:
 def write_parquet_dataset(out_dir: str | Path, splits: dict[str, Any], schema: pa.Schema, *,
                           name: str, params_hash: str, spec: ShardSpec = ShardSpec(),
                           flags: dict[str, Any] | None = None,
-                          extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write every split as shards, then ``manifest.json``; returns the manifest."""
+                          extra: dict[str, Any] | None = None,
+                          fingerprint: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write every split as shards, then ``manifest.json``; returns the manifest.
+    ``fingerprint`` (io.fingerprint.make): the shards of a run made from other inputs are
+    dropped first, when ``params_hash`` alone does not name the input content."""
     out_dir = Path(out_dir)
     with folder_lock(out_dir):   # one writer; removes temporaries of killed runs
+        if fingerprint is not None:
+            reuse_or_reset(out_dir, fingerprint, "shards")
         (out_dir / MANIFEST).unlink(missing_ok=True)  # incomplete until rewritten last
         written = {split: write_parquet_split(out_dir, split, as_source(src), schema, spec,
                                               params_hash)

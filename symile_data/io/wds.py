@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import webdataset as wds
 
 from symile_data.io.atomic import atomic_path, atomic_write_json
+from symile_data.io.fingerprint import reuse_or_reset
 from symile_data.io.lock import folder_lock
 from symile_data.io.manifest import (MANIFEST, build_manifest, marker_matches, marker_path,
                                      remove_stale, shard_info, shard_name, write_manifest)
@@ -124,9 +125,13 @@ def write_wds_split(out_dir: Path, split: str, source: SampleSource, samples_per
 def write_wds_dataset(out_dir: str | Path, splits: dict[str, Any], *, name: str,
                       params_hash: str, samples_per_shard: int = 1000,
                       flags: dict[str, Any] | None = None,
-                      extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                      extra: dict[str, Any] | None = None,
+                      fingerprint: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Like ``write_parquet_dataset`` (``fingerprint`` too) for WebDataset tars."""
     out_dir = Path(out_dir)
     with folder_lock(out_dir):   # one writer; removes temporaries of killed runs
+        if fingerprint is not None:
+            reuse_or_reset(out_dir, fingerprint, "shards")
         (out_dir / MANIFEST).unlink(missing_ok=True)
         written = {}
         for split, src in splits.items():

@@ -22,14 +22,16 @@ import pyarrow.parquet as pq
 
 from symile_data.config import params_hash, to_dict
 from symile_data.hashing import short_key
+from symile_data.io import fingerprint
 from symile_data.io.atomic import atomic_write_json
+from symile_data.io.fingerprint import reuse_or_reset
 from symile_data.io.parquet import ShardSpec, write_parquet_dataset
 from symile_data.m3.build import CLIPS_TABLE, IMAGES_TABLE
 from symile_data.m3.classes import load_classes
 from symile_data.m3.release_config import M3ReleaseConfig
-from symile_data.m3.release_store import (SPLITS, Parts, PartsSource, clip_key, clip_row,
-                                          config_w, finish_media, image_key, image_row,
-                                          sample_table, write_translations)
+from symile_data.m3.release_store import (PARTS_DIR, SPLITS, Parts, PartsSource, clip_key,
+                                          clip_row, config_w, finish_media, image_key,
+                                          image_row, sample_table, write_translations)
 from symile_data.m3.translations import langs_for_w
 from symile_data.progress import progress
 from symile_data.schema import m3_samples_schema
@@ -133,6 +135,24 @@ def _media_rows(b: dict[str, Any], name: str, key_of: Callable, row_of: Callable
     return keys, rows
 
 
+def release_files(cfg: M3ReleaseConfig, root: Path) -> list[Path]:
+    """The release files an import reads (media referenced in place excluded)."""
+    if cfg.source == "csv":
+        from symile_data.m3.release_csv import config_dir
+        d = config_dir(root, cfg.config)
+        return [d / f"{s}.csv" for s in SPLITS]
+    return [f for s in SPLITS for f in split_files(root, cfg.config, s)]
+
+
+def parts_fingerprint(cfg: M3ReleaseConfig, root: Path) -> dict[str, Any]:
+    """What the parts (and the samples made from them) depend on: the release files' content
+    identity and the settings that change a part's rows (not retries, caches, shard sizes)."""
+    return fingerprint.make(
+        "m3-import-parts", inputs=fingerprint.files_identity(root, release_files(cfg, root)),
+        params={k: getattr(cfg, k) for k in ("source", "config", "batch_rows",
+                                             "imagenet_root", "common_voice_root")})
+
+
 def import_release(cfg: M3ReleaseConfig, out: str | Path,
                    download: Callable[..., str] | None = None) -> dict[str, Any]:
     """Import one config of the release into ``out`` (layout: release_store docstring)."""
@@ -152,6 +172,8 @@ def import_release(cfg: M3ReleaseConfig, out: str | Path,
     if not tr.is_file():
         raise ReleaseError(f"{tr}: translations.json not found (set m3_release.translations)")
     write_translations(tr, out)
+    fp = parts_fingerprint(cfg, root)
+    reuse_or_reset(out / PARTS_DIR / cfg.config, fp, f"import parts of {cfg.config}")
     img_dir, clip_dir = out / "images", out / "clips"
     in_place = cfg.source == "csv"     # local ILSVRC / Common Voice files are read in place
     seen_img: set[str] = set()
@@ -161,7 +183,7 @@ def import_release(cfg: M3ReleaseConfig, out: str | Path,
         parts, c = Parts(out, cfg.config, split), counts[split]
         c["rows"] += n
         c["parts"] += 1
-        if parts.done(i):
+        if parts.done(i, None if in_place else img_dir, None if in_place else clip_dir):
             c["skipped"] += 1
             continue
         b = load()
@@ -177,10 +199,10 @@ def import_release(cfg: M3ReleaseConfig, out: str | Path,
                                            None if in_place else clip_dir, e), seen_clip)
         samples = sample_table(split, start, w, synsets, cols, ikeys, akeys, b["where"])
         parts.write(i, samples, irows, arows)
-    media = {"images": finish_media(out, cfg.config, "images", "image_key",
-                                    img_dir / IMAGES_TABLE),
-             "clips": finish_media(out, cfg.config, "clips", "audio_key",
-                                   clip_dir / CLIPS_TABLE)}
+    media = {"images": finish_media(out, "images", "image_key", img_dir / IMAGES_TABLE,
+                                    not in_place),
+             "clips": finish_media(out, "clips", "audio_key", clip_dir / CLIPS_TABLE,
+                                   not in_place)}
     sources = {s: PartsSource(Parts(out, cfg.config, s).files("samples")) for s in SPLITS}
     h = params_hash(cfg, {"rows": {s: counts[s]["rows"] for s in SPLITS}})
     extra = {"params": to_dict(cfg), "w": w, "languages": list(langs_for_w(w)),
@@ -188,7 +210,7 @@ def import_release(cfg: M3ReleaseConfig, out: str | Path,
              "missing_p": 0.0}
     write_parquet_dataset(out / "samples" / cfg.config, sources, m3_samples_schema(),
                           name=cfg.config, params_hash=h, spec=ShardSpec.from_config(cfg),
-                          flags={"mimic_derived": False}, extra=extra)
+                          flags={"mimic_derived": False}, extra=extra, fingerprint=fp)
     wall = time.perf_counter() - t0
     rows = sum(c["rows"] for c in counts.values())
     report = {"config": cfg.config, "source": cfg.source, "splits": counts, **media,

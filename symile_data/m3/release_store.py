@@ -8,10 +8,16 @@ run unchanged)::
     {out}/clips/clips.parquet + files/        m3_clips: one row per unique clip
     {out}/samples/{config}/                   m3_samples dataset (+ manifest.json)
     {out}/.parts/{config}/{split}/{i:05d}.*   per-batch parts + done markers (resume)
+    {out}/.parts/{config}/.fingerprint.json   what made the parts (io.fingerprint)
     {out}/report.json                         written last
 
 A part is one streamed batch of source rows: its samples, image rows and clip rows are written
-as three Parquet files, then ``{i:05d}.done``; a re-run skips parts with a marker.
+as three Parquet files, then ``{i:05d}.done``. A re-run skips a part with a marker when the
+parts' fingerprint (release files, batch_rows, ...) is the same and every media file its rows
+stored is still on disk (DVC removes ``images/`` and ``clips/`` before it re-runs the stage);
+another fingerprint empties ``.parts/{config}`` first. The media tables are the union of the
+parts of every config imported into ``out``, never of an earlier table (which may hold the
+rows of another release).
 """
 from __future__ import annotations
 
@@ -132,15 +138,31 @@ def sample_table(split: str, start: int, w: int, synsets: Sequence[str], cols: d
     }, schema=m3_samples_schema())
 
 
+PARTS_DIR = ".parts"
+MEDIA = ("images", "clips")
+
+
 class Parts:
     """Per-batch parts of one (config, split): written atomically, marker last."""
 
     def __init__(self, out: Path, config: str, split: str):
-        self.dir = out / ".parts" / config / split
+        self.dir = out / PARTS_DIR / config / split
         self.dir.mkdir(parents=True, exist_ok=True)
 
-    def done(self, i: int) -> bool:
-        return (self.dir / f"{i:05d}.done").exists()
+    def done(self, i: int, img_dir: Path | None = None, clip_dir: Path | None = None) -> bool:
+        """Part i is complete and the files its ok media rows stored exist under img_dir /
+        clip_dir (None: media referenced in place, not checked)."""
+        files = [self.dir / f"{i:05d}.{n}.parquet" for n in ("samples", *MEDIA)]
+        if not ((self.dir / f"{i:05d}.done").exists() and all(f.is_file() for f in files)):
+            return False
+        for f, root in zip(files[1:], (img_dir, clip_dir)):
+            if root is None:
+                continue
+            t = pq.read_table(f, columns=["path", "status"])
+            ok = t.filter(pc.equal(t["status"], "ok"))["path"].to_pylist()
+            if not all((root / p).is_file() for p in ok if p):
+                return False
+        return True
 
     def write(self, i: int, samples: pa.Table, images: list[dict], clips: list[dict]) -> None:
         for name, table in (("samples", samples),
@@ -170,12 +192,14 @@ class PartsSource:
         return t.slice(start - int(self.starts[first]), stop - start)
 
 
-def finish_media(out: Path, config: str, name: str, key_col: str, table_file: Path) -> dict:
-    """Union of every part's media rows (and an existing table) -> one row per key, sorted."""
-    files = [f for s in SPLITS for f in Parts(out, config, s).files(name)]
+def finish_media(out: Path, name: str, key_col: str, table_file: Path,
+                 stored: bool) -> dict:
+    """Union of the media rows of every part of every config imported into ``out`` -> one
+    row per key, sorted. ``stored``: files under ``files/`` that no row lists (a replaced
+    release's) are deleted."""
+    configs = sorted(p.name for p in (out / PARTS_DIR).iterdir() if p.is_dir())
+    files = [f for c in configs for s in SPLITS for f in Parts(out, c, s).files(name)]
     tables = [pq.read_table(f) for f in files]
-    if table_file.exists():
-        tables.append(pq.read_table(table_file))
     schema = get("m3_images" if name == "images" else "m3_clips")
     t = pa.concat_tables([x.cast(schema) for x in tables]) if tables else schema.empty_table()
     t = t.sort_by([(key_col, "ascending"), ("status", "descending")])  # "ok" before "failed"
@@ -185,6 +209,11 @@ def finish_media(out: Path, config: str, name: str, key_col: str, table_file: Pa
     t = t.take(pa.array(first, pa.int64()))
     with atomic_path(table_file) as tmp:
         pq.write_table(t, tmp, compression="zstd")
+    if stored:
+        listed = {table_file.parent / p for p in t["path"].to_pylist() if p}
+        for f in sorted((table_file.parent / "files").rglob("*")):
+            if f.is_file() and f not in listed:
+                f.unlink()
     status = t["status"].to_numpy(zero_copy_only=False)
     errors = t.filter(pc.invert(pc.equal(t["status"], "ok")))["error"][:5].to_pylist()
     return {"unique": t.num_rows, "ok": int((status == "ok").sum()),

@@ -27,6 +27,7 @@ from symile_data.config import params_hash, to_dict
 from symile_data.hashing import sha256_file
 from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
 from symile_data.io.card import write_root_card
+from symile_data.io.fingerprint import dataset_intact
 from symile_data.io.parquet import ShardSpec, write_parquet_dataset
 from symile_data.io.wds import write_wds_dataset
 from symile_data.mimic.config import CXR_SIZE, ECG_LEADS, ECG_SAMPLES, LAB_COLUMNS, ShardsConfig
@@ -159,6 +160,16 @@ def _retrieval_table(meta, ok, k: int, seed: int) -> dict[str, pa.Table]:
     return out
 
 
+def _outputs_problem(out: Path, cfg: ShardsConfig) -> str | None:
+    """What is missing or damaged among the outputs a finished run listed (None: intact):
+    a re-run rebuilds those instead of trusting report.json."""
+    names = ["symile-mimic"] * ("parquet" in cfg.formats) + \
+        ["symile-mimic-wds"] * ("wds" in cfg.formats) + ["symile-mimic-retrieval"]
+    if not (out / "failures.parquet").is_file():
+        return f"{out / 'failures.parquet'} is missing"
+    return next((p for p in map(dataset_intact, (out / n for n in names)) if p), None)
+
+
 def build_shards(cohort_dir: str | Path, ecg_root: str | Path, cxr_root: str | Path,
                  out: str | Path, cfg: ShardsConfig) -> dict:
     """Preprocess the cohort and write the shard datasets; returns the report."""
@@ -168,7 +179,10 @@ def build_shards(cohort_dir: str | Path, ecg_root: str | Path, cxr_root: str | P
                                 f"cohort` first)")
     h = params_hash(cfg, {"cohort_sha256": sha256_file(cohort_path)})
     if (out / "report.json").exists() and read_json(out / "report.json").get("params_hash") == h:
-        return read_json(out / "report.json")
+        problem = _outputs_problem(out, cfg)
+        if problem is None:
+            return read_json(out / "report.json")
+        log.info("%s: finished run of these params, but %s: rebuilding", out, problem)
     (out / "report.json").unlink(missing_ok=True)
     table = pq.read_table(cohort_path)
     split = np.asarray(table["split"].to_numpy(zero_copy_only=False)).astype(str)

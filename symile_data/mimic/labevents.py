@@ -2,8 +2,9 @@
 
 The conversion reads the csv.gz in blocks with pyarrow's streaming CSV reader and appends row
 groups to a Parquet file: memory is bounded by the block size, never the whole file. A stamp
-``source.json`` in the out's run log (symile_data.runlog, outside the DVC outs: it holds an
-mtime and an absolute path) records the source size and mtime so the conversion runs once.
+``source.json`` in the out's run log (symile_data.runlog, outside the DVC outs) records the
+source's and the written file's content identity (io.fingerprint.file_identity: size + hash,
+no mtime), so the conversion runs once, and again when either file changed.
 Real-file quirks: quoted ``comments`` holding commas and line breaks (``newlines_in_values``),
 empty ``valuenum`` (null: the row is no lab value), any ``valueuom`` spelling (not read:
 valuenum is taken as given, as the reference did).
@@ -23,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from symile_data.io import fingerprint
 from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
 from symile_data.io.memory import release_unused
 from symile_data.mimic.csvstream import ReadGate, csv_blocks
@@ -41,11 +43,11 @@ def convert_labevents(csv_gz: str | Path, out: str | Path,
     src, out = Path(csv_gz), Path(out)
     if not src.is_file():
         raise MimicInputError(f"{src}: file not found")
-    st = src.stat()
-    stamp = {"source": str(src.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-             "columns": list(LAB_COLUMNS)}
+    stamp = fingerprint.make("labevents-parquet", inputs=fingerprint.file_identity(src),
+                             params={"columns": list(LAB_COLUMNS)})
     marker = log_dir(out) / "source.json"
-    if out.exists() and marker.exists() and read_json(marker) == stamp:
+    if out.is_file() and marker.exists() and read_json(marker) == {
+            **stamp, "output": fingerprint.file_identity(out)}:   # the file it wrote, intact
         return out
     marker.unlink(missing_ok=True)
     schema = pa.schema([(k, v) for k, v in LAB_COLUMNS.items()])
@@ -55,7 +57,7 @@ def convert_labevents(csv_gz: str | Path, out: str | Path,
                                        ahead=ahead, gate=ReadGate):
                 w.write_table(block.cast(schema))
                 release_unused()                  # no creep over blocks
-    atomic_write_json(marker, stamp)
+    atomic_write_json(marker, {**stamp, "output": fingerprint.file_identity(out)})
     return out
 
 

@@ -22,6 +22,7 @@ are memory-mapped and read one shard of rows at a time.
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from symile_data.io import fingerprint
 from symile_data.io.atomic import atomic_write_json
 from symile_data.io.parquet import ShardSpec, write_parquet_dataset
 from symile_data.schema import mimic_retrieval_schema, mimic_samples_schema
@@ -36,6 +38,7 @@ from symile_data.schema import mimic_retrieval_schema, mimic_samples_schema
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)[None, :, None, None]
 STD = np.array([0.229, 0.224, 0.225], np.float32)[None, :, None, None]
 NAMES = ("cxr", "ecg", "labs_percentiles", "labs_missingness", "hadm_id")
+RETRIEVAL_NAMES = ("label_hadm_id", "label")
 FLAGS = {"mimic_derived": True}
 TOL = 1e-5
 CXR_CHUNK = 64      # rows of (3, 320, 320) float32 converted at once (~80 MB of temporaries)
@@ -146,6 +149,17 @@ def long_to_sets(hadm: np.ndarray, label_hadm: np.ndarray, label: np.ndarray, se
     return q, cand, pos.astype(np.int8)
 
 
+def release_files(root: Path) -> list[Path]:
+    """Every release file ``import_tensors`` reads."""
+    files = [tensor_path(root, t, n) for t in ("train", "val", "test") for n in NAMES]
+    files += [tensor_path(root, t, n) for t, names in (("test", RETRIEVAL_NAMES),
+                                                        ("val_retrieval", ("hadm_id",
+                                                                           *RETRIEVAL_NAMES)))
+              for n in names]
+    return files + [root / n for n in ("train.csv", "val.csv", "test.csv", "labs_means.json")
+                    if (root / n).is_file()]
+
+
 def import_tensors(release: str | Path, out: str | Path, seed: int = 0,
                    spec: ShardSpec | None = None) -> dict[str, Any]:
     """Write ``out/symile-mimic`` and ``out/symile-mimic-retrieval`` from the release."""
@@ -180,12 +194,19 @@ def import_tensors(release: str | Path, out: str | Path, seed: int = 0,
         import json
         extra["labs_means"] = json.loads(means_path.read_text())
     h = f"release-{seed}"
+    # params_hash names no release: the fingerprint (the release files read) does, so the
+    # shards of another release in ``out`` are dropped, not resumed
+    fp = fingerprint.make("mimic-import-release",
+                          inputs=fingerprint.files_identity(root, release_files(root)),
+                          params={"seed": seed, "spec": asdict(spec)})
     write_parquet_dataset(out / "symile-mimic", sources, mimic_samples_schema(),
-                          name="symile-mimic", params_hash=h, spec=spec, flags=FLAGS, extra=extra)
+                          name="symile-mimic", params_hash=h, spec=spec, flags=FLAGS, extra=extra,
+                          fingerprint=fp)
     k = next(iter(retrieval.values())).schema.field("candidate_hadm_ids").type.list_size
     write_parquet_dataset(out / "symile-mimic-retrieval", retrieval, mimic_retrieval_schema(k),
                           name="symile-mimic-retrieval", params_hash=h, flags=FLAGS,
-                          extra={"n_candidates": k, "seed": seed, "release": str(root)})
+                          extra={"n_candidates": k, "seed": seed, "release": str(root)},
+                          fingerprint=fp)
     report = {"rows": {s: src.num_rows for s, src in sources.items()},
               "retrieval_queries": {s: t.num_rows for s, t in retrieval.items()},
               "n_candidates": k, "cxr_inexact_rows": sum(s.inexact for s in sources.values()),

@@ -6,7 +6,9 @@ files runs unchanged. Each output tensor is preallocated at its final shape and 
 shard (one record batch of one column at a time), then saved atomically: peak memory is one
 output tensor plus one batch. ``OUT/symile_data_export.json`` records what was written (shape,
 dtype, bytes, sha256) and the source fingerprint; a re-run with the same sources skips files
-already written, and the record says ``complete: true`` only once every file is there.
+already written and unchanged (size + sha256), a re-run with other sources or options first
+removes the files the record lists, and the record says ``complete: true`` only once every file
+is there.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import torch
 
 from symile_data.hashing import sha256_file, sha256_json
 from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
+from symile_data.io.fingerprint import changes
 from symile_data.io.manifest import MANIFEST, read_manifest, schema_from_b64
 from symile_data.io.memory import release_unused
 from symile_data.io.reader import column_to_numpy, split_files
@@ -167,6 +170,14 @@ class Exporter:
         self.record_path = self.out / EXPORT_RECORD
         old = read_json(self.record_path) if self.record_path.exists() else {}
         keep = old.get("fingerprint") == self.fingerprint
+        if old.get("files") and not keep:     # another export's files: none stays in out
+            log.warning("%s: export of other sources or options (%s) not reused: removing its "
+                        "%d file(s)", self.out, ", ".join(changes(
+                            {k: old.get(k) for k in ("kind", "sources", "options")},
+                            {"kind": kind, "sources": [str(s) for s in sources],
+                             "options": options}) or ["source content"]), len(old["files"]))
+            for rel in sorted(old["files"]):
+                (self.out / rel).unlink(missing_ok=True)
         self.record = {"kind": kind, "fingerprint": self.fingerprint, "complete": False,
                        "sources": [str(s) for s in sources], "options": options,
                        "files": old.get("files", {}) if keep else {}}
@@ -176,8 +187,10 @@ class Exporter:
         atomic_write_json(self.record_path, self.record)
 
     def done(self, rel: str) -> bool:
+        """Exported by this fingerprint, and the file is still the one written (size, sha)."""
         entry, path = self.record["files"].get(rel), self.out / rel
-        ok = entry is not None and path.exists() and path.stat().st_size == entry["bytes"]
+        ok = entry is not None and path.exists() and path.stat().st_size == entry["bytes"] \
+            and sha256_file(path) == entry["sha256"]
         if ok:
             log.info("skip %s (already exported)", rel)
         return ok

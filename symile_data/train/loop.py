@@ -35,6 +35,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from symile_data.config import params_hash, to_dict
+from symile_data.io import fingerprint
+from symile_data.io.fingerprint import reuse_or_reset
 from symile_data.io.atomic import atomic_write_bytes, atomic_write_json, read_json
 from symile_data.io.manifest import read_manifest
 from symile_data.io.reader import ParquetIterable, split_files
@@ -88,6 +90,9 @@ def _save(path: Path, payload: dict) -> None:
     buf = io.BytesIO()
     torch.save(payload, buf)
     atomic_write_bytes(path, buf.getvalue())
+
+
+RUN_FILES = ("last.pt", "best.pt", "done.json", "metrics.jsonl")  # what a run writes in out
 
 
 def run_hash(kind: str, loss: str, cfg: TrainConfig, dataset_dir: Path,
@@ -153,6 +158,14 @@ def _train(dataset_dir: Path, out_dir: Path, kind: str, loss: str, cfg: TrainCon
     rank, world, main = dist.rank(), dist.world_size(), dist.is_main()
     h = run_hash(kind, loss, cfg, dataset_dir, world)
     done_path, last_path = out_dir / "done.json", out_dir / "last.pt"
+    # the run hash names the dataset by its manifest's name + params hash, which two imports
+    # of different releases share: the fingerprint adds the shards' content, and a run dir of
+    # another dataset / params / method is emptied (logged), never resumed or trusted
+    fp = fingerprint.make("train-run", params={"run_hash": h},
+                          inputs={"dataset": fingerprint.dataset_identity(dataset_dir)})
+    if main:
+        reuse_or_reset(out_dir, fp, "training run", only=RUN_FILES)
+    dist.barrier()
     if done_path.exists() and read_json(done_path).get("params_hash") == h:
         log.info("%s: already trained with these params, skipping", out_dir)
         return read_json(done_path)
@@ -182,13 +195,10 @@ def _train(dataset_dir: Path, out_dir: Path, kind: str, loss: str, cfg: TrainCon
     compute = loss_fn(loss, cfg.negatives, normalize=False, max_logits=cfg.max_logits)
     st = {"epoch": 0, "micro": 0, "step": 0, "best_val": math.inf, "best_epoch": -1,
           "metrics_bytes": 0, "running": 0.0, "seen": 0}     # running/seen: loss since last log
-    if main:
-        out_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = out_dir / "metrics.jsonl"
-    dist.barrier()                                          # the run dir exists for all
     if last_path.exists():
         ck = torch.load(last_path, map_location=dev, weights_only=False)
-        if ck["params_hash"] != h:
+        if ck["params_hash"] != h:             # the fingerprint said same run: a foreign file
             raise ValueError(f"{last_path}: checkpoint of other params ({ck['params_hash']} != "
                              f"{h}); remove {out_dir} to start over")
         model.load_state_dict(ck["model"])

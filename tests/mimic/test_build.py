@@ -131,3 +131,21 @@ def test_retrieval_with_other_candidate_counts(built, synth_small, tmp_path):
     c = np.stack(t["candidate_hadm_ids"].to_numpy(zero_copy_only=False))
     label = t["label"].to_numpy()
     assert (c[np.arange(len(c)), label] == t["query_hadm_id"].to_numpy()).all()
+
+
+def test_rerun_rebuilds_a_deleted_shard(built, synth_small, tmp_path, caplog):
+    """Issue 21: a finished run's report.json is not trusted when an output it lists is gone."""
+    import shutil
+    from symile_data.io.validate import validate_tree
+    base, _, _, rep = built
+    r = synth_small
+    shutil.copytree(base / "shards", tmp_path / "shards")
+    gone = sorted((tmp_path / "shards/symile-mimic").glob("train-*.parquet"))[0]
+    want = gone.read_bytes()
+    gone.unlink()
+    with caplog.at_level("INFO"):
+        again = build_shards(base / "cohort", r / "mimic-iv-ecg", r / "mimic-cxr-jpg",
+                             tmp_path / "shards", CFG)
+    assert f"{gone}: listed in the manifest, missing" in caplog.text
+    assert again == rep and gone.read_bytes() == want
+    assert all(e["ok"] for e in validate_tree(tmp_path / "shards")), validate_tree(tmp_path)

@@ -103,3 +103,23 @@ def test_labevents_streaming_matches_pandas(synth_small, tmp_path):
     mtime = out.stat().st_mtime_ns
     convert_labevents(src, out)                                  # up to date: not rewritten
     assert out.stat().st_mtime_ns == mtime
+
+
+def test_labevents_parquet_of_another_input_is_not_reused(synth_small, tmp_path):
+    """Issue 21 (cohort scratch): the converted labevents.parquet is reused only while it is
+    the file this source made; a foreign or damaged one is converted again."""
+    src = synth_small / "mimic-iv/hosp/labevents.csv.gz"
+    out = convert_labevents(src, tmp_path / "l.parquet")
+    want = out.read_bytes()
+    import gzip
+    with gzip.open(src, "rt") as f:
+        head = [next(f) for _ in range(11)]                       # header + 10 rows
+    with gzip.open(tmp_path / "other.csv.gz", "wt") as f:
+        f.writelines(head)
+    convert_labevents(tmp_path / "other.csv.gz", tmp_path / "other.parquet")
+    out.write_bytes((tmp_path / "other.parquet").read_bytes())   # another input's conversion
+    convert_labevents(src, out)
+    assert out.read_bytes() == want
+    out.write_bytes(want[:-100])                                 # damaged
+    convert_labevents(src, out)
+    assert out.read_bytes() == want

@@ -261,3 +261,24 @@ def test_export_bytes_do_not_depend_on_the_process(mimic_root, tmp_path, monkeyp
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
     names = zipfile.ZipFile(tmp_path / "a" / "train" / "cxr_train.pt").namelist()
     assert names[0] == "cxr_train/data.pkl"           # as torch.save(t, "cxr_train.pt")
+
+
+def test_export_of_other_sources_leaves_no_foreign_file(m3_dir, mimic_root, tmp_path, caplog):
+    """Issue 21: exporting other sources into the same --out removes the files of the first
+    export; a file changed since it was written (same size) is exported again."""
+    d, out = m3_dir(), tmp_path / "ref"
+    export_reference(d, out)
+    m3_files = json.loads((out / EXPORT_RECORD).read_text())["files"]
+    f = out / "val" / "audio_val.pt"
+    want = f.read_bytes()
+    f.write_bytes(want[:-1] + bytes([want[-1] ^ 1]))              # damaged, same size
+    export_reference(d, out)
+    assert f.read_bytes() == want
+    root, _ = mimic_root()
+    with caplog.at_level("WARNING"):
+        export_reference(root, out)
+    assert "not reused: removing its" in caplog.text
+    mimic_files = json.loads((out / EXPORT_RECORD).read_text())["files"]
+    left = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    assert left == set(mimic_files) | {EXPORT_RECORD}
+    assert set(m3_files) - set(mimic_files)

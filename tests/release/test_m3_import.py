@@ -159,3 +159,54 @@ def test_hub_source_reads_the_downloaded_snapshot(tmp_path):
     assert asked[0]["repo_id"] == "arsaporta/symile-m3" and asked[0]["repo_type"] == "dataset"
     assert rep["splits"]["test"]["rows"] == 5
     assert _samples(tmp_path / "out")["val"]["text"].to_pylist() == src["val"].text.tolist()
+
+
+def _rows(out: Path) -> dict[str, list]:
+    return {s: t.select(["key", "text", "image_key", "audio_key"]).to_pylist()
+            for s, t in _samples(out).items()}
+
+
+def test_reimport_other_release_or_batch_rows_gives_exactly_the_new_rows(tmp_path, caplog):
+    """Issue 21: parts of another release / batch_rows in ``.parts`` are not reused."""
+    make_parquet_release(tmp_path / "a", sizes=(200, 50, 50))
+    make_parquet_release(tmp_path / "b", sizes=(120, 30, 30), n_classes=3)
+    a = M3ReleaseConfig(source="parquet", local_dir=str(tmp_path / "a"), batch_rows=16)
+    b = M3ReleaseConfig(source="parquet", local_dir=str(tmp_path / "b"), batch_rows=16)
+    import_release(b, tmp_path / "clean_b")
+    import_release(a, tmp_path / "out")
+    import_release(a.__class__(**{**a.__dict__, "batch_rows": 24}), tmp_path / "clean_a24")
+    with caplog.at_level("WARNING"):
+        rep = import_release(a.__class__(**{**a.__dict__, "batch_rows": 24}), tmp_path / "out")
+    assert "params.batch_rows" in caplog.text and "not reused" in caplog.text
+    assert {s: len(r) for s, r in _rows(tmp_path / "out").items()} == \
+        {"train": 200, "val": 50, "test": 50}
+    assert rep["splits"]["train"]["rows"] == 200 and rep["splits"]["train"]["skipped"] == 0
+    assert _rows(tmp_path / "out") == _rows(tmp_path / "clean_a24")
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        rep = import_release(b, tmp_path / "out")          # another release, same --out
+    assert "inputs" in caplog.text
+    assert _rows(tmp_path / "out") == _rows(tmp_path / "clean_b")
+    for name in ("images/images.parquet", "clips/clips.parquet"):   # no rows of release a
+        assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "clean_b" / name).read_bytes()
+    assert sorted(p.name for p in (tmp_path / "out/images/files").rglob("*.jpg")) == \
+        sorted(p.name for p in (tmp_path / "clean_b/images/files").rglob("*.jpg"))
+    assert rep["images"] == import_release(b, tmp_path / "clean_b")["images"]
+
+
+def test_reimport_after_media_folders_removed_restores_the_files(tmp_path):
+    """Issue 21: the README's CLI import, then ``dvc repro`` (which deletes the outs images/,
+    clips/, samples/ first) must not list media that is no longer on disk."""
+    import shutil
+    make_parquet_release(tmp_path / "rel", sizes=(60, 20, 20))
+    cfg = M3ReleaseConfig(source="parquet", local_dir=str(tmp_path / "rel"), batch_rows=16)
+    import_release(cfg, tmp_path / "out")
+    for d in ("images", "clips", "samples", "translations"):
+        shutil.rmtree(tmp_path / "out" / d)
+    import_release(cfg, tmp_path / "out")
+    images, clips = _media(tmp_path / "out")
+    for table_dir, rows in (("images", images), ("clips", clips)):
+        ok = [r for r in rows.values() if r["status"] == "ok"]
+        assert ok and all((tmp_path / "out" / table_dir / r["path"]).is_file() for r in ok)
+    assert {s: len(r) for s, r in _rows(tmp_path / "out").items()} == \
+        {"train": 60, "val": 20, "test": 20}

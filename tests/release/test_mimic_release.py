@@ -146,3 +146,25 @@ def test_missing_release_file_is_one_clear_error(fake, tmp_path):
     (rel / "train.csv").unlink()
     with pytest.raises(ReleaseInputError, match="train.csv"):
         import_tensors(rel, tmp_path / "out")
+
+
+def test_import_of_another_release_over_the_first_gives_its_shards(fake, tmp_path, caplog):
+    """Issue 21: the shards of release A in --out are not resumed for release B (same rows,
+    same seed: the params hash alone matched)."""
+    b = tmp_path / "b"
+    shutil.copytree(fake["release"], b)
+    pct = b / "train" / "labs_percentiles_train.pt"
+    torch.save(1.0 - torch.load(pct), pct)
+    import_tensors(b, tmp_path / "clean_b")
+    import_tensors(fake["release"], tmp_path / "out")
+    with caplog.at_level("WARNING"):
+        import_tensors(b, tmp_path / "out")
+    assert "not reused (inputs.train/labs_percentiles_train.pt" in caplog.text
+    for d in ("symile-mimic", "symile-mimic-retrieval"):
+        got, want = tmp_path / "out" / d, tmp_path / "clean_b" / d
+        assert sorted(p.name for p in got.glob("*.parquet")) == \
+            sorted(p.name for p in want.glob("*.parquet"))
+        for p in want.glob("*.parquet"):
+            assert (got / p.name).read_bytes() == p.read_bytes(), p.name
+        assert (got / "manifest.json").read_text().replace(str(b), "") == \
+            (want / "manifest.json").read_text().replace(str(b), "")

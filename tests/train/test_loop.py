@@ -67,17 +67,53 @@ def test_killed_run_resumes_exactly(xor_dir, tmp_path, kill_at):
         assert torch.equal(v, _weights(run)[k]), k
 
 
-def test_checkpoint_of_other_params_is_refused(xor_dir, tmp_path):
-    run = tmp_path / "run"
+def _killed_after_step3_ckpt(data, run, cfg):
     def boom(step):
         if step == 4:                                         # after the step-3 checkpoint
             raise Killed
 
     with pytest.raises(Killed):
-        train(xor_dir, run, "xor", "symile", CFG, on_step=boom)
+        train(data, run, "xor", "symile", cfg, on_step=boom)
+    assert (run / "last.pt").exists()
+
+
+def _same_run(a, b):
+    assert (a / "metrics.jsonl").read_bytes() == (b / "metrics.jsonl").read_bytes()
+    for k, v in _weights(a).items():
+        assert torch.equal(v, _weights(b)[k]), k
+
+
+def test_checkpoint_of_other_params_is_not_resumed(xor_dir, tmp_path, caplog):
+    """Issue 21: a run dir of other params is started over (logged), not resumed / refused."""
+    run = tmp_path / "run"
+    _killed_after_step3_ckpt(xor_dir, run, CFG)
     other = XorTrainConfig(**{**CFG.__dict__, "lr": 0.5})
-    with pytest.raises(ValueError, match="other params"):
+    train(xor_dir, tmp_path / "clean", "xor", "symile", other)
+    with caplog.at_level("WARNING"):
         train(xor_dir, run, "xor", "symile", other)
+    assert "training run not reused (params.run_hash changed)" in caplog.text
+    _same_run(run, tmp_path / "clean")
+
+
+def test_checkpoint_of_another_dataset_is_not_resumed(xor_dir, tmp_path, caplog):
+    """Issue 21: another dataset with the same name and params hash (two releases imported
+    with the same settings) is not resumed from, nor its done.json trusted."""
+    import numpy as np
+    from symile_data.xor import generate_xor
+    from train_helpers import write_dataset
+    splits = {s: generate_xor(n, 3, 1.0, np.random.default_rng(10 + k), s)
+              for k, (s, n) in enumerate((("train", 256), ("val", 64), ("test", 128)))}
+    other = write_dataset(tmp_path / "other" / "xor", splits, extra={"d_v": 3, "p": 1.0})
+    run = tmp_path / "run"
+    _killed_after_step3_ckpt(xor_dir, run, CFG)
+    train(other, tmp_path / "clean", "xor", "symile", CFG)
+    with caplog.at_level("WARNING"):
+        train(other, run, "xor", "symile", CFG)
+    assert "training run not reused (inputs.dataset changed)" in caplog.text
+    _same_run(run, tmp_path / "clean")
+    train(xor_dir, run, "xor", "symile", CFG)                  # done.json of `other`: redone
+    train(xor_dir, tmp_path / "clean2", "xor", "symile", CFG)
+    _same_run(run, tmp_path / "clean2")
 
 
 def test_bad_loss_and_config(xor_dir, tmp_path):
