@@ -110,7 +110,9 @@ def schema_from_b64(text: str) -> pa.Schema:
 
 def build_manifest(*, fmt: str, name: str, schema: pa.Schema | None, params_hash: str,
                    splits: dict[str, list[dict[str, Any]]], flags: dict[str, Any] | None,
-                   extra: dict[str, Any] | None) -> dict[str, Any]:
+                   extra: dict[str, Any] | None,
+                   inputs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``inputs``: the lineage (io.lineage), a key only when there is one."""
     flags = {"mimic_derived": False, **(flags or {})}
     return {
         "format": fmt,
@@ -127,6 +129,7 @@ def build_manifest(*, fmt: str, name: str, schema: pa.Schema | None, params_hash
                        "num_shards": len(infos), "shards": infos}
                    for s, infos in splits.items()},
         "extra": extra or {},
+        **({"inputs": inputs} if inputs else {}),
     }
 
 

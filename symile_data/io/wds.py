@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import webdataset as wds
 
+from symile_data.io import lineage
 from symile_data.io.atomic import atomic_path, atomic_write_json
 from symile_data.io.lock import folder_lock
 from symile_data.io.manifest import (MANIFEST, build_manifest, marker_matches, marker_path,
@@ -124,8 +125,12 @@ def write_wds_split(out_dir: Path, split: str, source: SampleSource, samples_per
 def write_wds_dataset(out_dir: str | Path, splits: dict[str, Any], *, name: str,
                       params_hash: str, samples_per_shard: int = 1000,
                       flags: dict[str, Any] | None = None,
-                      extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                      extra: dict[str, Any] | None = None,
+                      inputs: list[str | Path] | None = None) -> dict[str, Any]:
+    """``inputs``: the dataset dirs the samples come from (``flags.mimic_derived`` inherited,
+    see io.lineage and io.parquet.write_parquet_dataset)."""
     out_dir = Path(out_dir)
+    flags, lineage_entries = lineage.inherit(flags, inputs)
     with folder_lock(out_dir):   # one writer; removes temporaries of killed runs
         (out_dir / MANIFEST).unlink(missing_ok=True)
         written = {}
@@ -136,6 +141,6 @@ def write_wds_dataset(out_dir: str | Path, splits: dict[str, Any], *, name: str,
                                              params_hash)
         manifest = build_manifest(fmt="webdataset", name=name, schema=None,
                                   params_hash=params_hash, splits=written, flags=flags,
-                                  extra=extra)
+                                  extra=extra, inputs=lineage_entries)
         write_manifest(out_dir, manifest)
     return manifest

@@ -21,7 +21,7 @@ DEFAULTS = {
     "clips": {"out": "data/m3/clips", "translations": "data/m3/translations"},
     "samples": {"out": "data/m3/samples", "translations": "data/m3/translations",
                 "images": "data/m3/images", "clips": "data/m3/clips",
-                "wds_out": "data/m3/samples/wds"},
+                "wds_out": None},     # None: {out}/wds (outputs only under --out)
 }
 HELP = {"demo": "generate the embedded demo ILSVRC folder (synthetic images)",
         "translations": "load, override and clash-check the class-name translations",
@@ -34,7 +34,7 @@ def add_stage_args(p: argparse.ArgumentParser, stage: str) -> None:
     p.add_argument("--params", default="params.yaml", help="params file (section m3_%s)" % stage)
     for name, default in DEFAULTS[stage].items():
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, default=default,
-                       help=f"default {default}")
+                       help=f"default {default or '{out}/wds'}")
     if stage in ("images", "clips"):
         p.add_argument("--scheduler", default=None,
                        help="override: local | threads | synchronous | dask scheduler address")
@@ -53,8 +53,9 @@ def _run(stage: str, args: argparse.Namespace) -> int:
         report = build_demo(args.out, cfg)
     elif stage == "samples":
         from symile_data.m3.samples import build_samples
+        from pathlib import Path
         report = build_samples(args.out, cfg, args.translations, args.images, args.clips,
-                               args.wds_out)
+                               args.wds_out or Path(args.out) / "wds")
     else:
         from symile_data.m3 import build
         fn = {"translations": build.build_translations, "images": build.build_images,
@@ -69,7 +70,8 @@ def _run(stage: str, args: argparse.Namespace) -> int:
 
 COMMANDS = {stage: stage_runner.Command(f"m3_{stage}", HELP[stage],
                                         functools.partial(add_stage_args, stage=stage),
-                                        functools.partial(_run, stage), locks=("out",))
+                                        functools.partial(_run, stage),
+                                        locks=("out", "wds_out"))   # wds_out: when given
             for stage in DEFAULTS}
 
 

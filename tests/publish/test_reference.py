@@ -261,3 +261,27 @@ def test_export_bytes_do_not_depend_on_the_process(mimic_root, tmp_path, monkeyp
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
     names = zipfile.ZipFile(tmp_path / "a" / "train" / "cxr_train.pt").namelist()
     assert names[0] == "cxr_train/data.pkl"           # as torch.save(t, "cxr_train.pt")
+
+
+def test_killed_export_leaves_nothing_after_the_next_run(mimic_root, tmp_path):
+    """An export killed (SIGKILL) while writing a tensor leaves its `.<file>.pt.<pid>.tmp/`
+    folder; the next run takes the lock of OUT, sweeps it and completes (it used to stay,
+    one with a ~1 GB partial file at full size)."""
+    import os
+    import subprocess
+    import sys
+    root, _ = mimic_root()
+    out = tmp_path / "ref"
+    code = ("import os, sys\nfrom symile_data.publish import reference, tensorfile\n"
+            "real = tensorfile.TensorFile.write\n"
+            "def die(self, start, x):\n    real(self, start, x)\n    os.kill(os.getpid(), 9)\n"
+            "tensorfile.TensorFile.write = die\n"
+            "reference.export_reference(sys.argv[1], sys.argv[2])\n")
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-c", code, str(root), str(out)],
+                            env={**os.environ, "PYTHONPATH": str(repo)})
+    assert proc.wait() == -9
+    left = [p for p in out.rglob(".*.tmp")]
+    assert left and all(p.is_dir() and f".{proc.pid}.tmp" in p.name for p in left)
+    record = export_reference(root, out)
+    assert record["complete"] and not list(out.rglob("*.tmp")) and not list(out.rglob(".*lock"))
