@@ -12,7 +12,8 @@ from, not only from the flag a call site passes:
   this process read through the project's readers (``io.reader.split_files``, the one way to a
   dataset's files) since the current command started (``stage.Command`` calls ``reset``);
 - rows that carry their origin: an Arrow table whose schema metadata names a ``mimic_*``
-  schema (``pq.read_table`` of a MIMIC shard keeps it through ``rename_columns``).
+  schema (rows of a MIMIC shard read with ``pq.read_table``, sliced or with columns selected
+  or dropped; ``rename_columns`` drops the stamp, the two records above remain).
 
 A dataset is restricted when its manifest says ``flags.mimic_derived``, names a ``mimic_*``
 schema, or lists a restricted input. ``publish`` and the exporters additionally recognise MIMIC

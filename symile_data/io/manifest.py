@@ -28,7 +28,10 @@ from symile_data.schema import SCHEMA_VERSION, schema_name
 MANIFEST = "manifest.json"
 MARKER_PREFIX = "."          # hidden: never matched by the Hub's data-file patterns
 MARKER_SUFFIX = ".stats.json"
-SHARD_RE = re.compile(r"^(?P<split>[A-Za-z0-9_]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.(?P<ext>parquet|tar)$")
+# the extension in any case: a `.PARQUET` / `.Tar` shard is a shard to every check (guard,
+# validate), never a file they pass over
+SHARD_RE = re.compile(r"^(?P<split>[A-Za-z0-9_]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\."
+                      r"(?P<ext>(?i:parquet|tar))$")
 
 
 class ManifestError(ValueError):
