@@ -1,8 +1,9 @@
 """The one way in: every DVC stage script and every ``symile-data`` subcommand runs through here.
 
 A ``Command`` is a name, a help line, ``add_args(parser)`` (the ONE definition of its
-arguments), ``run(args) -> int`` and ``locks`` (the output-folder args to lock while it runs,
-see symile_data.io.lock). ``pipelines/<stage>.py`` is::
+arguments), ``run(args) -> int`` and ``locks`` / ``file_locks`` (the output-folder args, and
+the output-file args whose folder, to lock while it runs: see symile_data.io.lock), and
+starts a fresh restricted-input record (symile_data.io.lineage). ``pipelines/<stage>.py`` is::
 
     from symile_data.mimic.cli import COHORT
     from symile_data.stage import run_stage
@@ -25,9 +26,11 @@ import logging
 import sys
 import time
 import traceback
+from pathlib import Path
 from typing import Callable
 
 from symile_data.errors import EXIT_INPUT_ERROR, is_input_error, one_line
+from symile_data.io import lineage
 from symile_data.io.lock import folder_lock, remove_stale_tmp
 
 log = logging.getLogger("symile_data.stage")
@@ -46,14 +49,22 @@ class Command:
     # run (a second writer stops at once) and cleared of temporaries of killed runs. Leave
     # empty for matrix stages whose items share an output root.
     locks: tuple[str, ...] = ()
+    # names of args that are output FILES written with siblings (metrics.json + per_query/):
+    # their folder is locked too (its stale temporaries swept, not recursively: it may be ".")
+    file_locks: tuple[str, ...] = ()
 
     def __call__(self, args: argparse.Namespace) -> int:
+        lineage.reset()          # restricted reads of an earlier run in this process: not ours
         with contextlib.ExitStack() as stack:
             for name in self.locks:
                 folder = getattr(args, name, None)
                 if folder:
                     stack.enter_context(folder_lock(folder))
                     remove_stale_tmp(folder, recursive=True)
+            for name in self.file_locks:
+                path = getattr(args, name, None)
+                if path:
+                    stack.enter_context(folder_lock(Path(path).parent))
             return int(self.run(args) or 0)
 
 

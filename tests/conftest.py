@@ -9,3 +9,15 @@ for _k, _v in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fresh_lineage():
+    """Each test starts a fresh restricted-read record (symile_data.io.lineage), as each
+    command does: a MIMIC dataset read by one test is no input of another test's writer."""
+    from symile_data.io import lineage
+    lineage.reset()
+    yield
+    lineage.reset()

@@ -147,9 +147,13 @@ def _train(kind: str, args: argparse.Namespace) -> int:
 
 STAGE_NAMES = {"missing": "m3_missing", "eval-m3": "m3_eval", "eval-mimic": "mimic_eval",
                "validate": "validate_all", "report": "report"}
+# eval-m3 / eval-mimic write metrics.json with per_query/ beside it: that folder is locked.
+# missing is a matrix stage sharing its roots: build_missing_variant locks its p folders.
+# validate and report write single files atomically.
 COMMANDS = {stage: stage_runner.Command(STAGE_NAMES[stage], HELP[stage],
                                         functools.partial(_args, stage=stage),
-                                        RUN[stage])
+                                        RUN[stage],
+                                        file_locks=("out",) if stage.startswith("eval") else ())
             for stage in HELP}
 TRAIN = {kind: stage_runner.Command(f"{kind}_train", f"train Symile or CLIP on the {kind} "
                                     f"shards (settings from section {kind}_train)",

@@ -19,6 +19,7 @@ from typing import Any
 from symile_data.e2e.config import M3MissingConfig
 from symile_data.features.config import JoinConfig
 from symile_data.features.join import join_m3
+from symile_data.io.lock import folder_lock, remove_stale_tmp
 from symile_data.m3.config import M3SamplesConfig
 from symile_data.m3.samples import build_samples
 
@@ -43,8 +44,11 @@ def build_missing_variant(p: float, cfg: M3MissingConfig, samples_cfg: M3Samples
     vcfg.validate()
     name = vcfg.dataset_name(cfg.w, cfg.size)
     s_root, t_root = Path(samples_out) / p_dir(p), Path(shards_out) / p_dir(p)
-    samples = build_samples(s_root, vcfg, translations, images, clips)
-    shards = join_m3(s_root / name, features, t_root, join_cfg)
+    with folder_lock(s_root), folder_lock(t_root):    # this sweep point's own folders
+        for root in (s_root, t_root):
+            remove_stale_tmp(root, recursive=True)
+        samples = build_samples(s_root, vcfg, translations, images, clips)
+        shards = join_m3(s_root / name, features, t_root, join_cfg)
     log.info("missingness p=%g: %s -> %s", p, s_root / name, t_root / name)
     return {"name": name, "p": p, "samples": samples["datasets"][name],
             "shards": shards["datasets"][0]}

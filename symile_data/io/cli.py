@@ -9,6 +9,7 @@ from pathlib import Path
 from symile_data import schema
 from symile_data.config import add_params_args, load_section
 from symile_data.io.atomic import atomic_write_json
+from symile_data.io.lock import folder_lock
 from symile_data.io.validate import validate_tree
 from symile_data.stage import Command, add_command
 from symile_data.xor import XorDataConfig, build_xor_datasets
@@ -18,8 +19,9 @@ SCHEMAS_DIR = Path("schemas")
 
 def _schemas(args: argparse.Namespace) -> int:
     if args.write:
-        for p in schema.write_schemas(args.dir):
-            print(p)
+        with folder_lock(args.dir):          # one writer of the schemas folder
+            for p in schema.write_schemas(args.dir):
+                print(p)
         return 0
     problems = schema.diff_schemas(args.dir)
     for p in problems:

@@ -91,6 +91,27 @@ def remove_stale_tmp(folder: str | Path, recursive: bool = False) -> list[Path]:
     return removed
 
 
+def check_no_writer(folder: str | Path) -> None:
+    """A reader's check, creating nothing: raise ``FolderLocked`` when another process holds
+    the write lock of ``folder`` (e.g. publish of a folder still being written)."""
+    folder = Path(folder)
+    if folder.resolve() in _held:
+        return
+    try:
+        fd = os.open(folder / LOCK_NAME, os.O_RDONLY)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno not in (errno.EAGAIN, errno.EACCES):
+            raise
+        raise FolderLocked(f"{folder}: a writer (pid {_holder(folder / LOCK_NAME)}) is writing "
+                           f"this folder ({LOCK_NAME}); wait for it to finish") from None
+    finally:
+        os.close(fd)
+
+
 def _holder(path: Path) -> str:
     try:
         return path.read_text().strip() or "unknown"

@@ -28,7 +28,10 @@ from symile_data.schema import SCHEMA_VERSION, schema_name
 MANIFEST = "manifest.json"
 MARKER_PREFIX = "."          # hidden: never matched by the Hub's data-file patterns
 MARKER_SUFFIX = ".stats.json"
-SHARD_RE = re.compile(r"^(?P<split>[A-Za-z0-9_]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.(?P<ext>parquet|tar)$")
+# the extension in any case: a `.PARQUET` / `.Tar` shard is a shard to every check (guard,
+# validate), never a file they pass over
+SHARD_RE = re.compile(r"^(?P<split>[A-Za-z0-9_]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\."
+                      r"(?P<ext>(?i:parquet|tar))$")
 
 
 class ManifestError(ValueError):
@@ -110,7 +113,9 @@ def schema_from_b64(text: str) -> pa.Schema:
 
 def build_manifest(*, fmt: str, name: str, schema: pa.Schema | None, params_hash: str,
                    splits: dict[str, list[dict[str, Any]]], flags: dict[str, Any] | None,
-                   extra: dict[str, Any] | None) -> dict[str, Any]:
+                   extra: dict[str, Any] | None,
+                   inputs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``inputs``: the lineage (io.lineage), a key only when there is one."""
     flags = {"mimic_derived": False, **(flags or {})}
     return {
         "format": fmt,
@@ -127,6 +132,7 @@ def build_manifest(*, fmt: str, name: str, schema: pa.Schema | None, params_hash
                        "num_shards": len(infos), "shards": infos}
                    for s, infos in splits.items()},
         "extra": extra or {},
+        **({"inputs": inputs} if inputs else {}),
     }
 
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from symile_data.io import lineage
 from symile_data.io.atomic import atomic_path, atomic_write_json
 from symile_data.io.fingerprint import reuse_or_reset
 from symile_data.io.lock import folder_lock
@@ -102,21 +103,26 @@ def encoding_options(schema: pa.Schema) -> dict[str, Any]:
             "column_encoding": {name: "BYTE_STREAM_SPLIT" for name in floats} or None}
 
 
-def rows_per_shard(source: RowSource, schema: pa.Schema, spec: ShardSpec) -> int:
-    """Rows per shard from the first rows' arrow size (deterministic for the same data)."""
+def rows_per_shard(source: RowSource, schema: pa.Schema, spec: ShardSpec,
+                   row_schemas: list[pa.Schema] | None = None) -> int:
+    """Rows per shard from the first rows' arrow size (deterministic for the same data); the
+    probe's own schema (before the cast) is appended to ``row_schemas`` (io.lineage)."""
     n = source.num_rows
     if n == 0:
         return spec.max_rows_per_shard
-    probe = conform(source.take_range(0, min(n, 2048, _take_rows(source))), schema,
-                    "size probe")
+    raw = source.take_range(0, min(n, 2048, _take_rows(source)))
+    if row_schemas is not None:
+        row_schemas.append(raw.schema)
+    probe = conform(raw, schema, "size probe")
     per_row = max(1.0, probe.nbytes / max(1, probe.num_rows))
     by_bytes = max(1, int(spec.target_shard_bytes // per_row))
     return max(1, min(spec.max_rows_per_shard, by_bytes))
 
 
 def write_parquet_split(out_dir: Path, split: str, source: RowSource, schema: pa.Schema,
-                        spec: ShardSpec, params_hash: str) -> list[dict[str, Any]]:
-    r = rows_per_shard(source, schema, spec)
+                        spec: ShardSpec, params_hash: str,
+                        row_schemas: list[pa.Schema] | None = None) -> list[dict[str, Any]]:
+    r = rows_per_shard(source, schema, spec, row_schemas)
     n = max(1, math.ceil(source.num_rows / r))
     names = [shard_name(split, i, n, "parquet") for i in range(n)]
     remove_stale(out_dir, split, "parquet", set(names))
@@ -179,20 +185,27 @@ def write_parquet_dataset(out_dir: str | Path, splits: dict[str, Any], schema: p
                           name: str, params_hash: str, spec: ShardSpec = ShardSpec(),
                           flags: dict[str, Any] | None = None,
                           extra: dict[str, Any] | None = None,
-                          fingerprint: dict[str, Any] | None = None) -> dict[str, Any]:
+                          fingerprint: dict[str, Any] | None = None,
+                          inputs: list[str | Path] | None = None) -> dict[str, Any]:
     """Write every split as shards, then ``manifest.json``; returns the manifest.
+
     ``fingerprint`` (io.fingerprint.make): the shards of a run made from other inputs are
-    dropped first, when ``params_hash`` alone does not name the input content."""
+    dropped first, when ``params_hash`` alone does not name the input content.
+    ``inputs``: the dataset dirs the rows come from; ``flags.mimic_derived`` is inherited from
+    them, from the restricted datasets this command read, or from the rows' own schema
+    (io.lineage), whatever ``flags`` says."""
     out_dir = Path(out_dir)
+    row_schemas: list[pa.Schema] = []     # as the rows arrive (their origin's stamp, if any)
     with folder_lock(out_dir):   # one writer; removes temporaries of killed runs
         if fingerprint is not None:
             reuse_or_reset(out_dir, fingerprint, "shards")
         (out_dir / MANIFEST).unlink(missing_ok=True)  # incomplete until rewritten last
         written = {split: write_parquet_split(out_dir, split, as_source(src), schema, spec,
-                                              params_hash)
+                                              params_hash, row_schemas)
                    for split, src in splits.items()}
+        flags, lineage_entries = lineage.inherit(flags, inputs, row_schemas)
         manifest = build_manifest(fmt="parquet", name=name, schema=schema,
                                   params_hash=params_hash, splits=written, flags=flags,
-                                  extra=extra)
+                                  extra=extra, inputs=lineage_entries)
         write_manifest(out_dir, manifest)
     return manifest

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
+from symile_data.io import lineage
 from symile_data.io.manifest import ManifestError, read_manifest
 from symile_data.io.memory import release_unused
 
@@ -25,6 +26,7 @@ def split_files(dataset_dir: str | Path, split: str) -> list[Path]:
     """The shard files of ``split`` in manifest order (which is shard-index order)."""
     dataset_dir = Path(dataset_dir)
     manifest = read_manifest(dataset_dir)
+    lineage.note_read(dataset_dir, manifest)    # what is written from these rows inherits it
     if split not in manifest["splits"]:
         raise ManifestError(f"{dataset_dir}: no split '{split}'; has "
                             f"{', '.join(sorted(manifest['splits']))}")

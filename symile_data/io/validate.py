@@ -32,7 +32,7 @@ from symile_data.io.validate_tables import (PART_RE, check_feature_table, check_
 
 SHARD_CONTRACTS = ("parquet", "webdataset")
 MANIFEST_CONTRACTS = SHARD_CONTRACTS + ("feature_table", "text_tokens")
-DATA_SUFFIXES = (".parquet", ".tar")
+DATA_SUFFIXES = (".parquet", ".tar")    # compared lower-cased: `.PARQUET` is data too
 
 
 def _entry(d: Path, contract: str, problems: list[str], splits: dict | None = None,
@@ -110,8 +110,8 @@ def _check_shards(d: Path, manifest: dict[str, Any]) -> tuple[list[str], dict[st
         if rows != info["rows"]:
             problems.append(f"split {split}: shards hold {rows} rows, manifest says {info['rows']}")
         counts[split] = rows
-    for p in sorted(d.glob(f"*.{ext}")):
-        if p.name not in listed:
+    for p in sorted(d.iterdir()):
+        if p.suffix.lower() == f".{ext}" and p.name not in listed:
             problems.append(f"{p.name}: shard on disk but not in {MANIFEST}")
     return problems, counts
 
@@ -170,8 +170,8 @@ def validate_folder(d: Path) -> dict[str, Any] | None:
         n = sum(_is_shard_file(p.name) for p in files)
         entry = _entry(d, "shards", [f"{n} shard / part file(s) but no {MANIFEST} (an "
                                      f"unfinished write, or the manifest was deleted)"])
-    elif any(p.suffix == ".parquet" for p in files):
-        problems, rows = check_tables(d, [p for p in files if p.suffix == ".parquet"])
+    elif any(p.suffix.lower() == ".parquet" for p in files):
+        problems, rows = check_tables(d, [p for p in files if p.suffix.lower() == ".parquet"])
         entry = _entry(d, "tables", problems, rows)
     elif files:
         return _entry(d, "skipped", [], reason=f"no dataset files ({_names(files)})")
@@ -190,7 +190,8 @@ def _names(files: list[Path], k: int = 4) -> str:
 
 def _has_data(d: Path) -> bool:
     for _, _, names in os.walk(d):
-        if any(n == MANIFEST or n.endswith(DATA_SUFFIXES) or _is_shard_file(n) for n in names):
+        if any(n == MANIFEST or n.lower().endswith(DATA_SUFFIXES) or _is_shard_file(n)
+               for n in names):
             return True
     return False
 

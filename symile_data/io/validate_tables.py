@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from symile_data import schema as schemas
 from symile_data.io.atomic import read_json
 
-PART_RE = re.compile(r"^part-\d{5}\.(parquet|done\.json)$")
+PART_RE = re.compile(r"^part-\d{5}\.((?i:parquet)|done\.json)$")     # `.PARQUET` too
 
 
 def parquet_problems(path: Path) -> tuple[list[str], pq.FileMetaData | None, pa.Schema | None]:
@@ -103,8 +103,8 @@ def check_feature_table(d: Path, manifest: dict[str, Any]) -> tuple[list[str], d
     if not problems and (ok, rows - ok) != (manifest.get("ok"), manifest.get("failed")):
         problems.append(f"parts hold {ok} ok / {rows - ok} failed rows, manifest.json says "
                         f"{manifest.get('ok')} / {manifest.get('failed')}")
-    for p in sorted(d.glob("part-*.parquet")):
-        if p.name not in parts:
+    for p in sorted(d.glob("part-*")):
+        if p.suffix.lower() == ".parquet" and p.name not in parts:
             problems.append(f"{p.name}: part on disk but not in manifest.json")
     return problems, {"rows": rows}
 

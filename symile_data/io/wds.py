@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import webdataset as wds
 
+from symile_data.io import lineage
 from symile_data.io.atomic import atomic_path, atomic_write_json
 from symile_data.io.fingerprint import reuse_or_reset
 from symile_data.io.lock import folder_lock
@@ -126,9 +127,13 @@ def write_wds_dataset(out_dir: str | Path, splits: dict[str, Any], *, name: str,
                       params_hash: str, samples_per_shard: int = 1000,
                       flags: dict[str, Any] | None = None,
                       extra: dict[str, Any] | None = None,
-                      fingerprint: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Like ``write_parquet_dataset`` (``fingerprint`` too) for WebDataset tars."""
+                      fingerprint: dict[str, Any] | None = None,
+                      inputs: list[str | Path] | None = None) -> dict[str, Any]:
+    """Like ``write_parquet_dataset`` (``fingerprint`` too) for WebDataset tars. ``inputs``:
+    the dataset dirs the samples come from (``flags.mimic_derived`` inherited, see io.lineage
+    and io.parquet.write_parquet_dataset)."""
     out_dir = Path(out_dir)
+    flags, lineage_entries = lineage.inherit(flags, inputs)
     with folder_lock(out_dir):   # one writer; removes temporaries of killed runs
         if fingerprint is not None:
             reuse_or_reset(out_dir, fingerprint, "shards")
@@ -141,6 +146,6 @@ def write_wds_dataset(out_dir: str | Path, splits: dict[str, Any], *, name: str,
                                              params_hash)
         manifest = build_manifest(fmt="webdataset", name=name, schema=None,
                                   params_hash=params_hash, splits=written, flags=flags,
-                                  extra=extra)
+                                  extra=extra, inputs=lineage_entries)
         write_manifest(out_dir, manifest)
     return manifest

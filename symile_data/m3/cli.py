@@ -9,6 +9,7 @@ import dataclasses
 import functools
 import json
 import sys
+from pathlib import Path
 
 from symile_data import stage as stage_runner
 from symile_data.config import load_section
@@ -21,7 +22,7 @@ DEFAULTS = {
     "clips": {"out": "data/m3/clips", "translations": "data/m3/translations"},
     "samples": {"out": "data/m3/samples", "translations": "data/m3/translations",
                 "images": "data/m3/images", "clips": "data/m3/clips",
-                "wds_out": "data/m3/samples/wds"},
+                "wds_out": None},     # None: {out}/wds (outputs only under --out)
 }
 HELP = {"demo": "generate the embedded demo ILSVRC folder (synthetic images)",
         "translations": "load, override and clash-check the class-name translations",
@@ -34,7 +35,7 @@ def add_stage_args(p: argparse.ArgumentParser, stage: str) -> None:
     p.add_argument("--params", default="params.yaml", help="params file (section m3_%s)" % stage)
     for name, default in DEFAULTS[stage].items():
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, default=default,
-                       help=f"default {default}")
+                       help=f"default {default or '{out}/wds'}")
     if stage in ("images", "clips"):
         p.add_argument("--scheduler", default=None,
                        help="override: local | threads | synchronous | dask scheduler address")
@@ -82,8 +83,9 @@ def _clips(args: argparse.Namespace) -> int:
 
 def _samples(args: argparse.Namespace) -> int:
     from symile_data.m3.samples import build_samples
+    wds_out = args.wds_out or Path(args.out) / "wds"   # outputs only under --out
     return _summary(build_samples(args.out, _config("samples", args), args.translations,
-                                  args.images, args.clips, args.wds_out))
+                                  args.images, args.clips, wds_out))
 
 
 RUN = {"demo": _demo, "translations": _translations, "images": _images, "clips": _clips,
@@ -92,7 +94,7 @@ RUN = {"demo": _demo, "translations": _translations, "images": _images, "clips":
 
 COMMANDS = {stage: stage_runner.Command(f"m3_{stage}", HELP[stage],
                                         functools.partial(add_stage_args, stage=stage),
-                                        RUN[stage], locks=("out",))
+                                        RUN[stage], locks=("out", "wds_out"))   # wds_out: when given
             for stage in DEFAULTS}
 
 

@@ -58,7 +58,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 EVAL = Command("m3_release_eval", "evaluate the Symile and CLIP runs on the imported release",
-               eval_args, run_eval)
+               eval_args, run_eval, file_locks=("out",))   # metrics.json + per_query/
 IMPORT = Command("m3_release", "import the released Symile-M3 (Hub, Parquet or CSVs)",
                  add_args, run, locks=("out",))
 

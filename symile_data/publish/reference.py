@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -25,11 +24,13 @@ import pyarrow.parquet as pq
 import torch
 
 from symile_data.hashing import sha256_file, sha256_json
-from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
+from symile_data.io.atomic import atomic_path, atomic_write_json, read_json, scratch_dir
 from symile_data.io.fingerprint import changes
+from symile_data.io.lock import folder_lock, remove_stale_tmp
 from symile_data.io.manifest import MANIFEST, read_manifest, schema_from_b64
 from symile_data.io.memory import release_unused
 from symile_data.io.reader import column_to_numpy, split_files
+from symile_data.publish.guard import export_restriction
 from symile_data.publish.tensorfile import TensorFile
 
 log = logging.getLogger(__name__)
@@ -145,23 +146,24 @@ def named_tmp(path: Path) -> Iterator[Path]:
     it; renamed into place on success, removed on error. ``torch.save`` names its zip archive
     after the file (``cxr_train/data.pkl``), so a temp name with the process id in it
     (``atomic_path``) made every export's bytes differ from the last; this way the bytes are
-    the same on every run and the archive is named as the reference's own ``torch.save``."""
-    folder = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / path.name
-    try:
+    the same on every run and the archive is named as the reference's own ``torch.save``.
+    The folder is an ``io.atomic.scratch_dir`` (``.<file>.<pid>.tmp/``): one a killed run left
+    is swept when the next export takes the lock of OUT (``export_reference``)."""
+    with scratch_dir(path.parent, path.name) as folder:
+        tmp = folder / path.name
         yield tmp
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 class Exporter:
     """Writes files under ``out`` and keeps the resume record (EXPORT_RECORD)."""
 
     def __init__(self, out: Path, kind: str, sources: list[Path], options: dict[str, Any]):
+        # unlabelled MIMIC content is refused (before anything is written); a labelled
+        # source's restriction is carried into the record
+        restricted = any([export_restriction(s) for s in sources])
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.fingerprint = sha256_json({
@@ -181,6 +183,8 @@ class Exporter:
         self.record = {"kind": kind, "fingerprint": self.fingerprint, "complete": False,
                        "sources": [str(s) for s in sources], "options": options,
                        "files": old.get("files", {}) if keep else {}}
+        if restricted:
+            self.record["mimic_derived"] = True   # PhysioNet DUA: local use only
         self._save()
 
     def _save(self) -> None:
@@ -276,14 +280,19 @@ def export_reference(src: str | Path, out: str | Path, *, retrieval: str | Path 
         raise ValueError(f"{src}: expected exactly one M3 training dataset (columns "
                          f"{sorted(M3_COLUMNS)}) or one MIMIC samples dataset (columns "
                          f"{sorted(MIMIC_COLUMNS)}); found {found}")
-    if "m3" in kinds:
-        return reference_m3.export_m3(main[0], Path(out), missingness_prob=missingness_prob,
-                                      text_enc_hidden_sz=text_enc_hidden_sz)
-    if len(kinds.get("retrieval", [])) != 1:
+    if "m3" not in kinds and len(kinds.get("retrieval", [])) != 1:
         raise ValueError(f"{src}: a MIMIC export needs exactly one retrieval dataset (columns "
                          f"{sorted(RETRIEVAL_COLUMNS)}) under DIR or given with --retrieval; "
                          f"found {found}")
-    return reference_mimic.export_mimic(main[0], kinds["retrieval"][0], Path(out))
+    for d in main + kinds.get("retrieval", []):
+        export_restriction(d)   # before OUT is created
+    out = Path(out)
+    with folder_lock(out):      # one writer of OUT; what a killed export left is swept
+        remove_stale_tmp(out, recursive=True)
+        if "m3" in kinds:
+            return reference_m3.export_m3(main[0], out, missingness_prob=missingness_prob,
+                                          text_enc_hidden_sz=text_enc_hidden_sz)
+        return reference_mimic.export_mimic(main[0], kinds["retrieval"][0], out)
 
 
 __all__ = ["export_reference", "classify", "Exporter", "fill_rows", "iter_column",

@@ -121,7 +121,7 @@ def gather_rows(out: TensorFile, files: list[Path], column: str, convert: Callab
 
 def export_mimic(sdir: Path, rdir: Path, out: Path) -> dict[str, Any]:
     sm, rm = read_manifest(sdir), read_manifest(rdir)
-    ex = Exporter(out, "mimic", [sdir, rdir], {})
+    ex = Exporter(out, "mimic", [sdir, rdir], {})     # refuses unlabelled MIMIC sources
     ex.record["mimic_derived"] = True   # PhysioNet DUA: local use only, never to a hub
     widths = {c: int(pq.read_schema(split_files(sdir, next(iter(sm["splits"])))[0])
                      .field(c).type.list_size) for c in ("cxr", "ecg", "labs_percentiles",

@@ -3,10 +3,16 @@
 The real MIMIC export has tensors larger than memory allows (the train CXR tensor alone is
 ~12-14 GB: N x 3 x 320 x 320 float32). ``TensorFile`` writes the file's skeleton with
 ``torch.serialization.skip_data`` (the zip layout of ``torch.save`` with the storage bytes left
-empty, storage 64-byte aligned), then writes rows into the storage with ``os.pwrite`` and patches
-the zip CRC-32 of the storage record at the end. The result is an ordinary ``torch.save`` file:
-plain ``torch.load`` and ``torch.load(mmap=True)`` read it. No page of it is mapped into this
-process, so memory is one batch of rows whatever the tensor size.
+empty, storage 64-byte aligned), then writes rows into the storage with ``os.pwrite`` and at the
+end patches what depends on the storage bytes: its zip CRC-32 (data descriptor and central
+directory, where ``torch.save`` keeps it) and the archive's ``.data/serialization_id``. That id
+is 20 digits of a hash of the record names, then 20 digits of ``c10::hash_combine`` folded over
+every record's CRC-32 in write order (caffe2/serialize/inline_container.cc); the skeleton's
+second half lacks the storage CRC, so it is recomputed. The file is then byte for byte what a
+plain ``torch.save`` of the same tensor at the same file name writes (tests/publish/
+test_tensorfile.py): plain ``torch.load`` and ``torch.load(mmap=True)`` read it, and a released
+file imported and exported back is identical. No page of it is mapped into this process, so
+memory is one batch of rows whatever the tensor size.
 """
 from __future__ import annotations
 
@@ -23,6 +29,9 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 _LOCAL = b"PK\x03\x04"
 _CENTRAL = b"PK\x01\x02"
+_DESCRIPTOR = b"PK\x07\x08"
+_SERIAL_ID = ".data/serialization_id"   # torch.save's archive id record (see the module doc)
+_U64 = (1 << 64) - 1
 CRC_CHUNK = 8 << 20     # bytes read back per step to compute the storage's CRC-32
 
 
@@ -44,19 +53,14 @@ class TensorFile:
         with torch.serialization.skip_data(materialize_fake_tensors=True):
             torch.save(fake, self.path)
         with zipfile.ZipFile(self.path) as z:
-            data = [i for i in z.infolist() if i.filename.split("/", 1)[-1].startswith("data/")]
+            self.infos = z.infolist()
+            data = [i for i in self.infos if i.filename.split("/", 1)[-1].startswith("data/")]
         if len(data) != 1 or data[0].file_size != nbytes:
             raise RuntimeError(f"{self.path}: unexpected torch.save layout "
                                f"{[(i.filename, i.file_size) for i in data]}")
         self.record = data[0]
-        with open(self.path, "rb") as f:
-            f.seek(self.record.header_offset)
-            head = f.read(30)
-        if head[:4] != _LOCAL:
-            raise RuntimeError(f"{self.path}: no local zip header for {self.record.filename}")
-        name_len, extra_len = struct.unpack("<HH", head[26:30])
-        self.offset = self.record.header_offset + 30 + name_len + extra_len
         self.fd = os.open(self.path, os.O_RDWR)
+        self.offset = self._data_offset(self.record)
 
     def write(self, start: int, x: np.ndarray) -> None:
         """Rows start .. start + len(x)."""
@@ -82,7 +86,7 @@ class TensorFile:
             self.write(int(r[a]), x[s[a]:s[a] + b - a])
 
     def close(self) -> None:
-        """Patch the storage record's CRC-32 (local and central headers) and close."""
+        """Patch the storage CRC-32 and the serialization id, then close."""
         if self.fd < 0:
             return
         crc, pos, end = 0, self.offset, self.offset + self.record.file_size
@@ -93,21 +97,61 @@ class TensorFile:
                 raise RuntimeError(f"{self.path}: short read at byte {pos} of {end}")
             crc = zlib.crc32(buf[:got], crc)
             pos += got
+        self._patch_crc(self.record, self.offset, crc)
+        self._patch_serialization_id(crc)
+        os.fsync(self.fd)
+        os.close(self.fd)
+        self.fd = -1
+
+    def _data_offset(self, info: zipfile.ZipInfo) -> int:
+        head = os.pread(self.fd, 30, info.header_offset)
+        if head[:4] != _LOCAL:
+            raise RuntimeError(f"{self.path}: no local zip header for {info.filename}")
+        name_len, extra_len = struct.unpack("<HH", head[26:30])
+        return info.header_offset + 30 + name_len + extra_len
+
+    def _patch_crc(self, info: zipfile.ZipInfo, data_at: int, crc: int) -> None:
+        """Write ``crc`` where the record keeps it: its data descriptor (flag bit 3: what
+        torch.save writes; the local header then holds 0) or else its local header, and its
+        central directory entry."""
         packed = struct.pack("<I", crc)
-        os.pwrite(self.fd, packed, self.record.header_offset + 14)
+        if info.flag_bits & 0x08:
+            at = data_at + info.compress_size
+            at += 4 if os.pread(self.fd, 4, at) == _DESCRIPTOR else 0
+        else:
+            at = info.header_offset + 14
+        os.pwrite(self.fd, packed, at)
         size = os.fstat(self.fd).st_size
         tail_at = max(0, size - (1 << 20))               # the central directory is small
         tail = os.pread(self.fd, size - tail_at, tail_at)
-        name = self.record.filename.encode()
+        name = info.filename.encode()
         i = tail.find(_CENTRAL)
         while i >= 0:
             n = struct.unpack("<H", tail[i + 28:i + 30])[0]
             if tail[i + 46:i + 46 + n] == name:
                 os.pwrite(self.fd, packed, tail_at + i + 16)
-                break
+                return
             i = tail.find(_CENTRAL, i + 4)
-        else:
-            raise RuntimeError(f"{self.path}: central directory entry {name!r} not found")
-        os.fsync(self.fd)
-        os.close(self.fd)
-        self.fd = -1
+        raise RuntimeError(f"{self.path}: central directory entry {name!r} not found")
+
+    def _patch_serialization_id(self, data_crc: int) -> None:
+        """Recompute the id's CRC half with the storage's CRC (torch >= 2.3 writes the id;
+        older archives have none)."""
+        ids = [i for i in self.infos if i.filename.endswith("/" + _SERIAL_ID)]
+        if not ids:
+            return
+        rec = ids[0]
+        at = self._data_offset(rec)
+        old = os.pread(self.fd, rec.file_size, at)
+        if len(old) != 40 or not old.isdigit():
+            raise RuntimeError(f"{self.path}: unexpected serialization id {old!r}")
+        combined = 0
+        for info in sorted(self.infos, key=lambda i: i.header_offset):
+            if info is rec:
+                continue
+            value = data_crc if info.filename == self.record.filename else info.CRC
+            combined = (combined ^ ((value + 0x9E3779B9 + (combined << 6) + (combined >> 2))
+                                    & _U64)) & _U64       # c10::hash_combine on size_t
+        new = old[:20] + b"%020d" % combined
+        os.pwrite(self.fd, new, at)
+        self._patch_crc(rec, at, zlib.crc32(new))

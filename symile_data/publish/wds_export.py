@@ -8,7 +8,9 @@ embedded-media column (the ``datasets`` Image / Audio storage ``struct<bytes, pa
 scalar and string columns together in ``json``. So ``wds.WebDataset(...).decode()`` reads them
 with its standard decoders and ``wids.ShardListDataset`` through the ``.{split}.wids.json``
 index; the output root gets a dataset card (``load_dataset(OUT, config)``). The member map is recorded in the manifest's
-``extra.members``; ``flags`` (mimic_derived included) are carried over from the source.
+``extra.members``; ``flags`` (mimic_derived included) are carried over from the source, and the
+source is recorded as the output's ``inputs`` lineage. A source whose content says MIMIC
+(columns, shapes, lineage) while its manifest does not is refused (publish/guard.py).
 Rows are read one row group at a time; building tar members is per sample by nature of the
 format, but the .npy members reuse one header per column (no per-row ``np.save``).
 """
@@ -25,9 +27,11 @@ import pyarrow.parquet as pq
 
 from symile_data.hashing import sha256_json
 from symile_data.io.card import find_configs, write_root_card
+from symile_data.io.lock import folder_lock, remove_stale_tmp
 from symile_data.io.manifest import MANIFEST, read_manifest
 from symile_data.io.reader import column_to_numpy, split_files
 from symile_data.io.wds import write_wds_dataset
+from symile_data.publish.guard import export_restriction
 
 EXPORT_VERSION = 1
 BINARY_EXT = (("jpeg", "jpg"), ("jpg", "jpg"), ("png", "png"), ("wav", "wav"))
@@ -134,6 +138,7 @@ def export_dataset(src: Path, out: Path, samples_per_shard: int) -> dict[str, An
     m = read_manifest(src)
     if m["format"] != "parquet":
         raise ValueError(f"{src}: format {m['format']!r}; export-wds reads Parquet datasets")
+    export_restriction(src, m)     # unlabelled MIMIC content: refused (publish/guard.py)
     sources = {s: ParquetSampleSource(split_files(src, s), s) for s in m["splits"]}
     members = next(iter(sources.values())).members if sources else {}
     h = sha256_json({"version": EXPORT_VERSION, "source": m["params_hash"],
@@ -145,7 +150,7 @@ def export_dataset(src: Path, out: Path, samples_per_shard: int) -> dict[str, An
              "source_extra": m.get("extra", {})}
     return write_wds_dataset(out, sources, name=m["name"], params_hash=h,
                              samples_per_shard=samples_per_shard, flags=m.get("flags"),
-                             extra=extra)
+                             extra=extra, inputs=[src])
 
 
 def export_wds(src: str | Path, out: str | Path, *, samples_per_shard: int = 1000
@@ -160,7 +165,12 @@ def export_wds(src: str | Path, out: str | Path, *, samples_per_shard: int = 100
         raise FileNotFoundError(f"{src}: no Parquet dataset ({MANIFEST}) found")
     if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:
         raise ValueError(f"--out {out} lies inside the source {src}; choose another directory")
-    manifests = [export_dataset(d, out / d.relative_to(src), samples_per_shard) for d in dirs]
-    if find_configs(out):   # datasets at OUT or one level below (deeper ones: no card)
-        write_root_card(out, f"{src.resolve().name} (WebDataset export)")
+    for d in dirs:                 # refuse before writing anything
+        export_restriction(d)
+    with folder_lock(out):         # one writer of OUT; temporaries of killed runs swept
+        remove_stale_tmp(out, recursive=True)
+        manifests = [export_dataset(d, out / d.relative_to(src), samples_per_shard)
+                     for d in dirs]
+        if find_configs(out):   # datasets at OUT or one level below (deeper ones: no card)
+            write_root_card(out, f"{src.resolve().name} (WebDataset export)")
     return manifests

@@ -77,17 +77,16 @@ def cmd_xor_plot(args) -> int:
     return 0
 
 
-def register(sub) -> None:
-    p = sub.add_parser("train", help="train a Symile / CLIP model on Parquet shards")
+def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset-dir", required=True, help="dataset dir with manifest.json")
     p.add_argument("--model", required=True, choices=["xor", "m3", "mimic"])
     p.add_argument("--loss", required=True, choices=["symile", "clip"])
     p.add_argument("--out", required=True, help="run dir (checkpoints, metrics.jsonl)")
     p.add_argument("--section", default=None, help="params section (default {model}_train)")
     _common(p)
-    p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="zero-shot evaluation of a trained run + bootstrap")
+
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", required=True)
     p.add_argument("--dataset-dir", required=True)
     p.add_argument("--model", required=True, choices=["xor", "m3", "mimic"],
@@ -96,8 +95,11 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="dir for metrics.json, per_query.npy, png")
     p.add_argument("--section", default=None, help="params section (default {model}_eval)")
     _common(p)
-    p.set_defaults(func=cmd_evaluate)
 
+
+def register(sub) -> None:
+    add_command(sub, "train", TRAIN)
+    add_command(sub, "evaluate", EVALUATE)
     add_command(sub, "xor-train", XOR_TRAIN)
     add_command(sub, "xor-eval", XOR_EVAL)
     add_command(sub, "xor-plot", XOR_PLOT)
@@ -123,10 +125,18 @@ def _xor_plot_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="plots/xor.png")
 
 
-# the DVC stages pipelines/xor_{train,eval,plot}.py run these same commands
+# One writer per run / report folder (a second run on the same --out stops at once, naming
+# the lock). Under torchrun only rank 0 locks (io.lock).
+TRAIN = Command("train", "train a Symile / CLIP model on Parquet shards", _train_args,
+                cmd_train, locks=("out",))
+EVALUATE = Command("evaluate", "zero-shot evaluation of a trained run + bootstrap",
+                   _evaluate_args, cmd_evaluate, locks=("out",))
+# the DVC stages pipelines/xor_{train,eval,plot}.py run these same commands; xor_train is a
+# matrix stage sharing the models root: each run dir is locked by train_xor instead.
+# xor_plot writes one file atomically (nothing to lock).
 XOR_TRAIN = Command("xor_train", "synthetic XOR: train Symile / CLIP for each p",
                     _xor_train_args, cmd_xor_train)
 XOR_EVAL = Command("xor_eval", "synthetic XOR: evaluate every run -> metrics.json",
-                   _xor_eval_args, cmd_xor_eval)
+                   _xor_eval_args, cmd_xor_eval, file_locks=("out",))
 XOR_PLOT = Command("xor_plot", "synthetic XOR: accuracy against p -> PNG", _xor_plot_args,
                    cmd_xor_plot)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from symile_data.io.atomic import atomic_write_json, atomic_write_npy, read_json
+from symile_data.io.lock import folder_lock
 from symile_data.train.config import EvalConfig, XorTrainConfig
 from symile_data.train.evaluate import evaluate_run
 from symile_data.train.loop import train
@@ -32,8 +33,9 @@ def train_xor(data_root: str | Path, models_root: str | Path, cfg: XorTrainConfi
     for p in (cfg.ps if ps is None else ps):
         for method in (cfg.methods if methods is None else methods):
             name = run_name(method, p)
-            out[name] = train(Path(data_root) / p_dirname(p), Path(models_root) / name, "xor",
-                              method, cfg, device=device)
+            with folder_lock(Path(models_root) / name):   # one writer per run dir
+                out[name] = train(Path(data_root) / p_dirname(p), Path(models_root) / name,
+                                  "xor", method, cfg, device=device)
     return out
 
 

@@ -106,3 +106,25 @@ def test_tables_and_skipped_folders(tmp_path, capsys):
     assert main(["validate", str(root)]) == 1
     out = capsys.readouterr().out
     assert f"{root / 'media'}: skipped, no dataset files" in out
+
+
+def test_shard_suffix_in_any_case_is_checked(tmp_path):
+    """A `.PARQUET` / `.TAR` shard is a shard: unlisted beside a manifest it is a finding, in
+    a folder without a manifest it makes the folder unfinished shards, and loose `.PARQUET`
+    tables are read (each used to be passed over: the suffix was compared case-sensitively)."""
+    shards = _dataset(tmp_path / "d")
+    stray = tmp_path / "d" / "train-00000-of-00001.PARQUET"
+    stray.write_bytes(shards[0].read_bytes())
+    (tmp_path / "d" / "val-00000-of-00001.TAR").write_bytes(b"")
+    problems = _one(tmp_path / "d")["problems"]
+    assert any(p.startswith(stray.name) and "not in manifest.json" in p for p in problems)
+    bare = tmp_path / "bare" / "x"
+    bare.mkdir(parents=True)
+    (bare / "train-00000-of-00001.PARQUET").write_bytes(shards[0].read_bytes())
+    e = _one(bare)
+    assert e["contract"] == "shards" and "but no manifest.json" in e["problems"][0]
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    (loose / "table.PARQUET").write_bytes(b"not parquet")
+    e = _one(loose)
+    assert e["contract"] == "tables" and not e["ok"] and "table.PARQUET" in e["problems"][0]

@@ -137,3 +137,22 @@ def test_finished_split_keeps_no_block(built):
 def test_default_blocks_bound_memory():
     cfg = M3SamplesConfig()
     assert cfg.block_rows <= 100_000 and cfg.max_rows_per_shard <= 250_000
+
+
+def test_samples_with_wds_write_only_under_out(built, tmp_path, monkeypatch):
+    """`m3 samples --out X` with wds_export and no --wds-out: the tars go to X/wds, not to a
+    default path beside the working directory (it was data/m3/samples/wds whatever X was)."""
+    from .conftest import stage, write_params
+    params = write_params(tmp_path / "params.yaml",
+                          m3_samples={"ws": [2], "custom_sizes": {"demo": [60, 20, 20]},
+                                      "wds_export": True, "wds_samples_per_shard": 50})
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    out = tmp_path / "X"
+    assert stage("m3_samples").main(["--params", str(params), "--translations",
+                                     str(built["translations"]), "--images",
+                                     str(built["images"]), "--clips", str(built["clips"]),
+                                     "--out", str(out)]) == 0
+    assert list(cwd.iterdir()) == []                      # nothing beside the given --out
+    assert read_manifest(out / "wds" / "symile-m3-2-demo")["format"] == "webdataset"

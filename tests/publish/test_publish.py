@@ -188,9 +188,20 @@ def test_mimic_refused_by_recorded_sources(xor_root, recorder, capsys):
 def test_wds_export_of_unflagged_mimic_is_refused(mimic_root, tmp_path, recorder, capsys):
     root, _ = mimic_root()
     _edit_manifest(root / "samples", **SCRUB_ALL)
+    # the exporter refuses to carry MIMIC content without its label (one line, exit 2) ...
     assert main(["export-wds", str(root / "samples"), "--out", str(tmp_path / "wds"),
-                 "--samples-per-shard", "4"]) == 0
-    capsys.readouterr()
+                 "--samples-per-shard", "4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "refusing to export 'innocent'" in err and "MIMIC column" in err
+    assert not (tmp_path / "wds").exists()
+    # ... and tars made without it (by hand) are still refused by publish, by their members
+    from symile_data.io.reader import split_files
+    from symile_data.io.wds import write_wds_dataset
+    from symile_data.publish.wds_export import ParquetSampleSource
+    write_wds_dataset(tmp_path / "wds", {s: ParquetSampleSource(split_files(root / "samples", s),
+                                                                s)
+                                         for s in ("train", "val")},
+                      name="innocent", params_hash="x", samples_per_shard=4)
     _refused([tmp_path / "wds"], capsys, tmp_path / "wds", "tar has MIMIC column(s)")
     assert recorder[0].calls == [] and recorder[1] == []
 

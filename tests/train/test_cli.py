@@ -85,3 +85,44 @@ def test_xor_stages_end_to_end(tmp_path, params):
     assert png.read_bytes() == first                       # deterministic figure
     from symile_data.train.xor_experiment import table_markdown
     assert table_markdown(report).startswith("| p | symile | clip |")
+
+
+def _hold_lock(folder: Path):
+    """Another process holding the write lock of ``folder``, as a running train does."""
+    import os
+    import subprocess
+    import sys
+    code = ("import sys, time\nfrom symile_data.io.lock import folder_lock\n"
+            "with folder_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_second_writer_of_one_out_stops_naming_the_lock(xor_dir, tmp_path, params, capsys,
+                                                        command):
+    """Two trains (or evaluations) on one --out: the second stops at once with one line
+    naming the folder, the lock and the holder; nothing of it lands in the folder (both used
+    to exit 0 and leave one folder with both runs' metrics)."""
+    run, out = tmp_path / "run", tmp_path / "out"
+    if command == "evaluate":
+        assert cli_main(["train", "--dataset-dir", str(xor_dir), "--model", "xor", "--loss",
+                         "symile", "--out", str(run), "--params", str(params)]) == 0
+    argv = {"train": ["train", "--dataset-dir", str(xor_dir), "--model", "xor", "--loss",
+                      "clip", "--out", str(out), "--params", str(params)],
+            "evaluate": ["evaluate", "--run-dir", str(run), "--dataset-dir", str(xor_dir),
+                         "--model", "xor", "--out", str(out), "--params", str(params)]}[command]
+    holder = _hold_lock(out)
+    try:
+        capsys.readouterr()
+        assert cli_main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and str(out) in err and ".symile-data.lock" in err, err
+        assert f"pid {holder.pid}" in err
+        assert sorted(p.name for p in out.iterdir()) == [".symile-data.lock"]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert cli_main(argv) == 0                   # once the holder is gone, the run goes on
