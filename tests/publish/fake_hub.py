@@ -4,7 +4,7 @@ client (tests/publish/test_hub_client.py).
 Answers exactly the endpoints ``HfApi.create_repo`` / ``list_repo_tree`` / ``create_commit``
 (huggingface_hub 1.x, basic LFS transfer) call, on 127.0.0.1 only, one thread per request:
 
-  POST /api/repos/create                                  {name, organization, type} -> {url}
+  POST /api/repos/create                                  {name, organization, type}: {url}
   POST /api/validate-yaml                                 README front matter must parse
   GET  /api/datasets/{repo}/revision/{rev}                {id, sha, siblings}
   GET  /api/datasets/{repo}/tree/{rev}?recursive=...      pages of files/folders (Link header)
@@ -18,7 +18,8 @@ Answers exactly the endpoints ``HfApi.create_repo`` / ``list_repo_tree`` / ``cre
 Faults: ``hub.inject(METHOD, path_regex, *outcomes)`` makes the next matching requests answer
 each outcome in turn: ``None`` (answer normally), an HTTP status (429, 500, 503, ...),
 ``"drop"`` (read the request, close the connection without answering) or ``"drop-after"`` (do
-the work, then close without answering). Every request is logged as (method, path, status or outcome).
+the work, then close without answering). Every request is logged as
+(method, path, status or outcome).
 """
 from __future__ import annotations
 
