@@ -4,9 +4,14 @@ Builds the toy chain (the dvc.yaml stages in-process, tests/clients/clients_chai
 the M3 training shards (complete and the p=0.5 missingness variant) and the MIMIC shards with
 `symile-data export-reference`, then loads every file with plain ``torch.load`` and checks its
 name, dtype and shape against the tables of docs/publish.md (parsed from the doc, so the doc and
-the files cannot drift apart), plus what the reference loaders rely on (``metadata.json`` keys
-and types, ``.long()`` token ids, language codes, unique admissions, one positive per query).
-Prints JSON; exit 1 when a check fails.
+the files cannot drift apart), plus what the reference loaders rely on: ``metadata.json`` keys
+and types; the missingness p the export took from the source manifest (``extra.missing_p``:
+nothing is passed, so a manifest that loses it fails here); ``text_model_id`` loads (config
+and model, from another folder, as ``--text_model_id`` in the reference's ``experiments/``) with
+the recorded hidden size and a vocabulary that holds every token id; ``.long()`` token ids;
+language codes; unique admissions; and the retrieval splits row for row against the source
+retrieval sets and samples (queries then each query's negatives, labels, label_hadm_id, labs
+and ECG of every row). Prints JSON; exit 1 when a check fails.
 
 Usage: python bench/clients.py [--work DIR] [--keep]
 """
@@ -22,12 +27,18 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "clients"))
 from clients_chain import build_chain  # noqa: E402
 
+from symile_data.io.card import find_configs  # noqa: E402
+from symile_data.io.manifest import read_manifest  # noqa: E402
+from symile_data.io.reader import split_files  # noqa: E402
 from symile_data.publish.reference import export_reference  # noqa: E402
 from symile_data.publish.reference_meta import REFERENCE_KEYS  # noqa: E402
 
@@ -106,13 +117,44 @@ def check_dir(out: Path, table, splits: dict[str, int], dims: dict[str, int],
     return {"files_checked": checked, "problems": problems}
 
 
-def check_m3(out: Path, langs: list[str], p: float | None) -> dict:
+def manifest_p(src: Path) -> float | None:
+    """The sampler's missingness p as the joined manifest records it (extra.missing_p)."""
+    p = read_manifest(src).get("extra", {}).get("missing_p")
+    return None if p is None else float(p)
+
+
+def check_text_model(meta: dict, out: Path) -> list[str]:
+    """``--text_model_id <metadata>`` from another folder: config + weights load, hidden size
+    as recorded, every stored token id inside the vocabulary."""
+    from transformers import AutoConfig, AutoModel
+    model_id, problems = meta["text_model_id"], []
+    with tempfile.TemporaryDirectory() as elsewhere, contextlib.chdir(elsewhere):
+        try:
+            cfg = AutoConfig.from_pretrained(model_id)
+            AutoModel.from_pretrained(model_id)
+        except (OSError, ValueError) as e:
+            return [f"metadata.json: text_model_id {model_id!r} does not load ({e})"]
+    if cfg.hidden_size != meta["text_enc_hidden_sz"]:
+        problems.append(f"text_enc_hidden_sz {meta['text_enc_hidden_sz']} != hidden_size "
+                        f"{cfg.hidden_size} of {model_id}")
+    for split in meta["split_sizes"]:
+        ids = torch.load(out / split / f"text_input_ids_{split}.pt", weights_only=True)
+        if ids.numel() and int(ids.max()) >= cfg.vocab_size:
+            problems.append(f"{split}: token id {int(ids.max())} >= vocab {cfg.vocab_size}")
+    return problems
+
+
+def check_m3(out: Path, langs: list[str], src: Path, expect_p: bool = False) -> dict:
     meta = json.loads((out / "metadata.json").read_text())
     problems = [f"metadata.json: {k} is {meta.get(k)!r}, not {t.__name__}"
                 for k, (t, _) in REFERENCE_KEYS.items() if type(meta.get(k)) is not t]
     dims = {"D_img": meta["image_enc_hidden_sz"], "D_aud": meta["audio_enc_hidden_sz"],
             "L": meta["max_token_len"]}
-    tag = None if p is None else f"{p:.2f}"[2:]
+    p = manifest_p(src)
+    if expect_p and not p:
+        problems.append(f"{src}/manifest.json: extra.missing_p is {p!r}; a missingness "
+                        "variant must record its p")
+    tag = f"{p:.2f}"[2:] if p else None
     res = check_dir(out, doc_table("**M3**"), meta["split_sizes"], dims,
                     {"missingness": {"train", "val"}}, tag)
     for split in meta["split_sizes"]:          # what SymileM3Dataset does on load
@@ -124,13 +166,44 @@ def check_m3(out: Path, langs: list[str], p: float | None) -> dict:
         bad = sorted(set(lang) - set(langs))
         if bad:
             problems.append(f"{split}: languages {bad} not in the reference list {langs}")
-    if p is not None and meta["missingness_prob"] != p:
-        problems.append(f"metadata.json: missingness_prob {meta['missingness_prob']} != {p}")
+    if p and meta["missingness_prob"] != p:
+        problems.append(f"metadata.json: missingness_prob {meta['missingness_prob']} != {p} "
+                        "(the source manifest's)")
+    problems += check_text_model(meta, out)
     res["problems"] += problems
     return {**res, "metadata": {k: meta[k] for k in REFERENCE_KEYS}}
 
 
-def check_mimic(out: Path) -> dict:
+def expected_retrieval(rdir: Path, split: str) -> dict[str, np.ndarray]:
+    """The reference's long format built from the source rows: queries (label 1), then each
+    query's candidates other than itself, in candidate order (label 0)."""
+    t = pa.concat_tables(pq.read_table(f) for f in split_files(rdir, split)).to_pydict()
+    rows, label_ids, problems = [], [], []
+    for q, cands, lab in zip(t["query_hadm_id"], t["candidate_hadm_ids"], t["label"]):
+        if cands[lab] != q:
+            problems.append(f"{rdir.name}/{split}: query {q} is not candidate {lab}")
+        negs = [c for j, c in enumerate(cands) if j != lab]
+        rows.append(negs)
+        label_ids += [q] * len(negs)
+    queries = list(t["query_hadm_id"])
+    return {"hadm_id": np.array(queries + [c for r in rows for c in r], np.int64),
+            "label": np.array([1] * len(queries) + [0] * len(label_ids), np.int64),
+            "label_hadm_id": np.array(queries + label_ids, np.int64), "problems": problems}
+
+
+def sample_columns(sdir: Path, columns: list[str]) -> dict[int, dict[str, np.ndarray]]:
+    """hadm_id -> the source sample's columns (every split)."""
+    out = {}
+    for split in read_manifest(sdir)["splits"]:
+        t = pa.concat_tables(pq.read_table(f, columns=["hadm_id", *columns])
+                             for f in split_files(sdir, split)).to_pydict()
+        for i, h in enumerate(t["hadm_id"]):
+            out[h] = {c: np.asarray(t[c][i]) for c in columns}
+    return out
+
+
+def check_mimic(out: Path, src: Path) -> dict:
+    """``src``: the root holding the samples and retrieval datasets the export read."""
     meta = json.loads((out / "metadata.json").read_text())
     splits = {s: int(meta[f"{s.replace('_', ' ')} size"])
               for s in ("train", "val", "val_retrieval", "test")}
@@ -140,10 +213,27 @@ def check_mimic(out: Path) -> dict:
         h = torch.load(out / s / f"hadm_id_{s}.pt", weights_only=True)
         if torch.unique(h).numel() != h.numel():
             res["problems"].append(f"{s}: duplicate hadm_id")
-    for s in ("val_retrieval", "test"):
-        label = torch.load(out / s / f"label_{s}.pt", weights_only=True)
-        if int((label == 1).sum()) * 10 != splits[s]:
-            res["problems"].append(f"{s}: {int((label == 1).sum())} positives for {splits[s]} rows")
+    dirs: dict[str, Path] = {}                  # samples / retrieval dataset dirs
+    for d in find_configs(src).values():
+        m = read_manifest(d)
+        if m["format"] == "parquet":
+            cols = pq.read_schema(split_files(d, next(iter(m["splits"])))[0]).names
+            dirs["retrieval" if "candidate_hadm_ids" in cols else "samples"] = d
+    source = sample_columns(dirs["samples"], ["labs_percentiles", "ecg"])
+    for s, rsplit in (("val_retrieval", "val"), ("test", "test")):
+        want = expected_retrieval(dirs["retrieval"], rsplit)
+        res["problems"] += want.pop("problems")
+        for name, arr in want.items():
+            got = torch.load(out / s / f"{name}_{s}.pt", weights_only=True).numpy()
+            if not np.array_equal(got, arr):
+                res["problems"].append(f"{s}/{name}_{s}.pt: not the source retrieval rows")
+        labs = torch.load(out / s / f"labs_percentiles_{s}.pt", weights_only=True).numpy()
+        ecg = torch.load(out / s / f"ecg_{s}.pt", weights_only=True).numpy()
+        for i, h in enumerate(want["hadm_id"]):
+            if not (np.array_equal(labs[i], source[int(h)]["labs_percentiles"])
+                    and np.array_equal(ecg[i].ravel(), source[int(h)]["ecg"])):
+                res["problems"].append(f"{s} row {i}: labs/ECG are not admission {h}'s")
+                break
     return res
 
 
@@ -159,15 +249,16 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"chain_s": round(time.perf_counter() - t0, 1), "exports": {}}
     langs = ["en", "el"]                       # LANGUAGES_2 of the reference (toy chain w=2)
     name = "symile-m3-2-demo"
-    jobs = {"m3": (work / "data/m3/shards" / name, None),
-            # p given explicitly: the joined manifest records missing_p once m3_missing keeps it
-            "m3_missing_p0.5": (work / f"data/m3/shards_miss/p0.5/{name}-miss0.5", 0.5),
-            "mimic": (work / "data/mimic/shards", None)}
-    for kind, (src, p) in jobs.items():
+    jobs = {"m3": work / "data/m3/shards" / name,
+            # no p passed: the export must take it from the joined manifest
+            "m3_missing_p0.5": work / f"data/m3/shards_miss/p0.5/{name}-miss0.5",
+            "mimic": work / "data/mimic/shards"}
+    for kind, src in jobs.items():
         out = work / "reference" / kind
         t = time.perf_counter()
-        record = export_reference(src, out, missingness_prob=p)
-        res = check_mimic(out) if kind == "mimic" else check_m3(out, langs, p)
+        record = export_reference(src, out)
+        res = (check_mimic(out, src) if kind == "mimic"
+               else check_m3(out, langs, src, expect_p=kind != "m3"))
         report["exports"][kind] = {"files": len(record["files"]),
                                    "export_s": round(time.perf_counter() - t, 2), **res}
     report["ok"] = all(not r["problems"] for r in report["exports"].values())

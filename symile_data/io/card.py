@@ -5,7 +5,18 @@ config (``ROOT/<config>/manifest.json``). Each config lists ``data_files`` per s
 so ``datasets.load_dataset(ROOT, config)`` works offline on the folder and on the Hub, and
 ``dataset_info`` declares each Parquet config's features (from the Arrow schema stored in its
 manifest; columns the schema's ``huggingface`` metadata types as ``Image`` / ``Audio`` keep
-those types, so the Hub viewer shows pictures and players) and split sizes. WebDataset configs
+those types, so the Hub viewer shows pictures and players; ``Audio`` is declared
+``decode=False``, see below) and split sizes (``num_examples``, which ``datasets`` checks, and
+``num_bytes``: the uncompressed size in the Parquet footers, or a WebDataset split's tar bytes;
+``datasets`` reports it and checks nothing against it).
+
+Split names are the ones ``datasets`` gives a dataset folder's files (``val-*`` ->
+``validation``, SPLIT_NAMES), so ``load_dataset(folder)`` and ``load_dataset(ROOT, config)``
+name the same splits; the files keep the manifest's names.
+
+Audio columns are declared ``Audio(decode=False)``: ``ds[i]["audio"]`` is ``{"bytes", "path"}``
+on every install (decoding needs ``torchcodec``, whose PyPI wheels need a CUDA torch); where
+torchcodec loads, ``ds.cast_column("audio", Audio())`` decodes. WebDataset configs
 (``.tar``) declare the features of their first samples as the ``webdataset`` builder would infer
 them (``.jpg``/``.png`` Image, ``.json`` dict, ``.npy`` list, ``.txt`` string), except audio
 members (``.wav``/``.mp3``/``.flac``), declared as raw ``binary``: ``datasets`` >= 4 encodes every
@@ -29,6 +40,13 @@ import yaml
 from symile_data.io.atomic import atomic_write_text
 from symile_data.io.manifest import MANIFEST, read_manifest, schema_from_b64
 
+# manifest split name -> the name datasets gives files of that split in a folder
+SPLIT_NAMES = {"val": "validation"}
+
+
+def hf_split(split: str) -> str:
+    return SPLIT_NAMES.get(split, split)
+
 
 def find_configs(root: str | Path) -> dict[str, Path]:
     """config name -> dataset dir (relative paths are resolved against root)."""
@@ -46,7 +64,7 @@ def configs_block(root: Path, configs: dict[str, Path]) -> list[dict[str, Any]]:
         rel = d.relative_to(root).as_posix()
         prefix = "" if rel == "." else f"{rel}/"
         entry = {"config_name": name,
-                 "data_files": [{"split": s, "path": f"{prefix}{s}-*.{ext}"}
+                 "data_files": [{"split": hf_split(s), "path": f"{prefix}{s}-*.{ext}"}
                                 for s in manifest["splits"]]}
         if i == 0:
             entry["default"] = True
@@ -61,12 +79,30 @@ def features_yaml(manifest: dict[str, Any], d: Path | None = None
     import datasets
     if manifest.get("schema_arrow_b64"):
         schema = schema_from_b64(manifest["schema_arrow_b64"])
-        return datasets.Features.from_arrow_schema(schema)._to_yaml_list()
+        feats = datasets.Features.from_arrow_schema(schema)
+        for name, f in feats.items():         # loads without torchcodec (module docstring)
+            if isinstance(f, datasets.Audio):
+                feats[name] = datasets.Audio(sampling_rate=f.sampling_rate, decode=False)
+        return feats._to_yaml_list()
     if d is None:
         return None
     from symile_data.io.card_wds import wds_features
     feats = wds_features(d, manifest)
     return None if feats is None else feats._to_yaml_list()
+
+
+def split_num_bytes(d: Path, manifest: dict[str, Any], split: str) -> int:
+    """Uncompressed bytes of a split: the row groups' sizes in the Parquet footers (only the
+    footers are read), or the tars' bytes of a WebDataset split."""
+    info = manifest["splits"][split]
+    if manifest["format"] != "parquet":
+        return int(info["bytes"])
+    import pyarrow.parquet as pq
+    total = 0
+    for s in info["shards"]:
+        meta = pq.read_metadata(d / s["file"])
+        total += sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups))
+    return int(total)
 
 
 def by_format(configs: dict[str, Path]) -> tuple[dict[str, Path], dict[str, Path]]:
@@ -86,9 +122,9 @@ def dataset_info(configs: dict[str, Path]) -> list[dict[str, Any]]:
         feats = features_yaml(m, d)
         if feats is not None:
             entry["features"] = feats
-        # num_examples is checked by `datasets` on load; num_bytes (Arrow size) is left out
-        entry["splits"] = [{"name": s, "num_examples": int(i["rows"])}
-                           for s, i in m["splits"].items()]
+        # num_examples is checked by `datasets` on load; num_bytes is informational
+        entry["splits"] = [{"name": hf_split(s), "num_bytes": split_num_bytes(d, m, s),
+                            "num_examples": int(i["rows"])} for s, i in m["splits"].items()]
         entry["download_size"] = int(sum(i["bytes"] for i in m["splits"].values()))
         out.append(entry)
     return out
@@ -109,7 +145,7 @@ def render_card(root: str | Path, *, title: str, description: str = "",
     for name, d in configs.items():
         m = read_manifest(d)
         for split, info in m["splits"].items():
-            lines.append(f"| {name} | {split} | {info['rows']} | {info['num_shards']} | "
+            lines.append(f"| {name} | {hf_split(split)} | {info['rows']} | {info['num_shards']} | "
                          f"{m['params_hash']} |")
     if own_card:
         lines += ["", "Other formats (one builder per card), each with a card in its folder: "
@@ -121,7 +157,8 @@ def render_card(root: str | Path, *, title: str, description: str = "",
 def write_card(root: str | Path, **kwargs: Any) -> Path:
     """README.md at ``root``, and in each WebDataset folder below it: its card declares the
     features (audio as binary), which ``load_dataset(folder)`` needs; a Parquet folder loads
-    without one (hidden done-markers; datasets' default split names, val -> validation)."""
+    without one (hidden done-markers; datasets' default split names, val -> validation, the
+    names the root's card declares too)."""
     root = Path(root)
     path = root / "README.md"
     atomic_write_text(path, render_card(root, **kwargs))

@@ -158,7 +158,11 @@ class ParquetIterable(IterableDataset):
             raise ValueError("ParquetIterable: no shard files given")
         self.columns = list(columns) if columns is not None else None
         self.batch_size, self.shuffle_buffer = batch_size, shuffle_buffer
-        self.seed, self.drop_last, self.epoch = seed, drop_last, 0
+        self.seed, self.drop_last = seed, drop_last
+        # the epoch lives in shared memory: DataLoader workers hold a copy of this object made
+        # when they start, and with persistent_workers=True they keep it across epochs, so a
+        # plain attribute set in the main process would leave them on epoch 0 forever
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
         r, w = _world()
         self.rank, self.world = (r if rank is None else rank), (w if world is None else world)
         if not 0 <= self.rank < self.world:
@@ -175,8 +179,13 @@ class ParquetIterable(IterableDataset):
         self.rank_rows = self.num_rows // self.world        # rows every rank gets per epoch
         self.window = batch_size * max(1, -(-shuffle_buffer // batch_size))
 
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
+
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        """Before iterating an epoch; seen by running DataLoader workers too."""
+        self._epoch.fill_(int(epoch))
 
     def __len__(self) -> int:
         """Batches this rank yields per epoch (the same on every rank)."""
@@ -184,9 +193,9 @@ class ParquetIterable(IterableDataset):
             return self.rank_rows // self.batch_size
         return -(-self.rank_rows // self.batch_size)
 
-    def _order(self) -> np.ndarray:
+    def _order(self, epoch: int) -> np.ndarray:
         if self.shuffle_buffer > 0:
-            return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.units))
+            return np.random.default_rng([self.seed, epoch]).permutation(len(self.units))
         return np.arange(len(self.units))
 
     def _windows(self) -> list[tuple[int, int, int]]:
@@ -224,12 +233,13 @@ class ParquetIterable(IterableDataset):
         return _concat(pieces, perm)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        order = self._order()
+        epoch = self.epoch                  # read once: the whole pass is one epoch
+        order = self._order(epoch)
         starts = np.concatenate([[0], np.cumsum(self.unit_rows[order])])
         base = self.rank * self.rank_rows                    # this rank's first row
         bs, cache = self.batch_size, {}
         for k, a, b in self._windows():
-            perm = (np.random.default_rng([self.seed, self.epoch, self.rank, k]).permutation(b - a)
+            perm = (np.random.default_rng([self.seed, epoch, self.rank, k]).permutation(b - a)
                     if self.shuffle_buffer > 0 else None)
             # batches are views of the window: with DataLoader workers one shared-memory
             # transfer per window, not one per batch

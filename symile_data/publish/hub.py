@@ -9,8 +9,11 @@ the rest commit by commit (manifests and the card in the last commit, so a remot
 looks complete once its shards are there), then compare the remote file list and sizes with the
 manifests. ``--dry-run`` writes nothing anywhere: it prints the files, commits and card.
 
-HTTP 429 and 5xx are retried with exponential backoff (tenacity); other HTTP errors and
-connection errors fail at once with a clear message. The token comes from HF_TOKEN or the
+HTTP 429 and 5xx, and a connection the Hub dropped mid-exchange, are retried with exponential
+backoff (tenacity), also when the client wraps them (an LFS upload error arrives as a
+RuntimeError whose cause is the HTTP error); other HTTP errors, a Hub that cannot be reached at
+all and offline mode fail at once with a clear message. The client talks to ``HF_ENDPOINT``
+(read when publish runs; default https://huggingface.co). The token comes from HF_TOKEN or the
 ``huggingface_hub`` login; it is never printed or logged, and is masked in any error text.
 """
 from __future__ import annotations
@@ -103,19 +106,47 @@ def format_plan(repo_id: str, commits: list[list[UploadFile]], skipped: int = 0)
 
 
 # ---------------------------------------------------------------- retries and errors
+def causes(exc: BaseException | None, limit: int = 16):
+    """``exc`` and the exceptions it was raised from (``__cause__`` / ``__context__``), at most
+    ``limit`` of them: the client wraps transport and HTTP errors of its upload threads."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen and len(seen) < limit:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def http_status(exc: BaseException) -> int | None:
+    for e in causes(exc):
+        status = getattr(getattr(e, "response", None), "status_code", None)
+        if isinstance(status, int):
+            return status
+    return None
+
+
+def dropped_connection(exc: BaseException) -> bool:
+    """The Hub hung up in the middle of an exchange (no answer, reset): worth another try,
+    unlike a Hub that cannot be reached at all (``httpx.ConnectError``)."""
+    import httpx
+    return any(isinstance(e, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError))
+               for e in causes(exc))
+
+
 def is_retryable(exc: BaseException) -> bool:
-    """HTTP 429 (rate limit) and 5xx (server) only."""
-    response = getattr(exc, "response", None)
-    status = getattr(response, "status_code", None)
-    return isinstance(status, int) and (status == 429 or 500 <= status < 600)
+    """HTTP 429 (rate limit) and 5xx (server), or a dropped connection."""
+    status = http_status(exc)
+    if status is not None:
+        return status == 429 or 500 <= status < 600
+    return dropped_connection(exc)
 
 
 def retrying(attempts: int = 6, wait_s: float = 2.0, max_wait_s: float = 60.0
              ) -> tenacity.Retrying:
     def _log(state: tenacity.RetryCallState) -> None:
-        status = getattr(getattr(state.outcome.exception(), "response", None), "status_code", "?")
-        log.warning("Hub answered HTTP %s; retry %d/%d", status, state.attempt_number,
-                    attempts - 1)
+        exc = state.outcome.exception()
+        what = (f"HTTP {http_status(exc)}" if http_status(exc) is not None
+                else f"a dropped connection ({type(list(causes(exc))[-1]).__name__})")
+        log.warning("Hub: %s; retry %d/%d", what, state.attempt_number, attempts - 1)
     return tenacity.Retrying(retry=tenacity.retry_if_exception(is_retryable),
                              wait=tenacity.wait_exponential(multiplier=wait_s, max=max_wait_s),
                              stop=tenacity.stop_after_attempt(attempts), reraise=True,
@@ -124,25 +155,31 @@ def retrying(attempts: int = 6, wait_s: float = 2.0, max_wait_s: float = 60.0
 
 def is_connection_error(exc: BaseException) -> bool:
     from huggingface_hub.errors import OfflineModeIsEnabled
-    if isinstance(exc, (OfflineModeIsEnabled, ConnectionError, TimeoutError)):
-        return True
+    kinds: tuple[type, ...] = (OfflineModeIsEnabled, ConnectionError, TimeoutError)
     try:
         import httpx
-        if isinstance(exc, httpx.TransportError):
-            return True
+        kinds += (httpx.TransportError,)
     except ImportError:  # pragma: no cover -- huggingface_hub >= 1.0 depends on httpx
         pass
     try:
         import requests
-        return isinstance(exc, requests.ConnectionError)
+        kinds += (requests.ConnectionError,)
     except ImportError:  # pragma: no cover
-        return False
+        pass
+    return any(isinstance(e, kinds) for e in causes(exc))
 
 
 def hub_offline() -> bool:
+    """Offline as the client sees it (``constants.HF_HUB_OFFLINE``, read when huggingface_hub
+    was imported, also from TRANSFORMERS_OFFLINE) or as the environment says now."""
     from huggingface_hub import constants
     env = os.environ.get("HF_HUB_OFFLINE", "").strip().upper()
-    return bool(constants.HF_HUB_OFFLINE) or env in {"1", "ON", "YES", "TRUE"}
+    return bool(constants.is_offline_mode()) or env in {"1", "ON", "YES", "TRUE"}
+
+
+def hub_endpoint() -> str | None:
+    """``HF_ENDPOINT`` as set when publish runs (the client reads it once, at import)."""
+    return os.environ.get("HF_ENDPOINT", "").strip().rstrip("/") or None
 
 
 def redact(text: str, token: str | None) -> str:
@@ -233,7 +270,7 @@ def publish(root: str | Path, repo_id: str, *, private: bool = False, dry_run: b
             raise PublishError("no Hugging Face token: set HF_TOKEN or run `hf auth login` "
                                "(the token is read from there only, never from arguments)")
         from huggingface_hub import HfApi
-        api = HfApi(token=token)
+        api = HfApi(token=token, endpoint=hub_endpoint())
     retry = retry or retrying()
     try:
         return _upload(api, root, repo_id, dirs, files, private, max_files_per_commit,

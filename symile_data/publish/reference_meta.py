@@ -3,8 +3,10 @@
 The reference writes it in ``save_representations.py`` and reads it in
 ``experiments/models/symile_m3_model.py`` (``SymileM3Model.__init__``: the three
 ``*_enc_hidden_sz`` build the projection heads). The model ids are what the features were
-computed with (``extra.features.{image,audio,text}.model`` of the join's manifest). The
-reference took each hidden size from the encoder's ``config.hidden_size``: image and audio are
+computed with (``extra.features.{image,audio,text}.model`` of the join's manifest): absolute
+paths for local models (a recorded path is relative to the directory the features stage ran
+in), hub ids otherwise. The reference took each hidden size from the encoder's
+``config.hidden_size``: image and audio are
 the stored feature widths (CLIP ``pooler_output`` and the Whisper encoder's mean both have the
 config's hidden size); the text tower is fine-tuned, so only tokens are stored and its hidden
 size comes from the text model's config (``AutoConfig``, offline: a local directory or the
@@ -62,6 +64,14 @@ def local_model(model: str, dataset_dir: Path | None) -> str:
     return str(found) if found is not None else model
 
 
+def model_id(model: str, dataset_dir: Path | None) -> str:
+    """What metadata.json records: the absolute path of a local model (found as
+    ``local_model`` finds it), so ``--text_model_id <it>`` works from any folder (the
+    reference runs from its ``experiments/``); a hub id unchanged."""
+    found = local_model(model, dataset_dir)
+    return str(Path(found).resolve()) if Path(found).is_dir() else model
+
+
 def text_hidden_size(ident: dict[str, Any], dataset_dir: Path | None = None) -> int:
     """``config.hidden_size`` of the text model the tokens were made for (offline)."""
     from transformers import AutoConfig
@@ -90,7 +100,8 @@ def encoder_metadata(manifest: dict[str, Any], text_enc_hidden_sz: int | None = 
                or find_key(ids["text"], ("hidden_size", "text_enc_hidden_sz"))
                or text_hidden_size(ids["text"], dataset_dir))
     return {"dataset_description": DESCRIPTION,
-            **{f"{m}_model_id": str(ids[m]["model"]) for m in ("image", "audio", "text")},
+            **{f"{m}_model_id": model_id(str(ids[m]["model"]), dataset_dir)
+               for m in ("image", "audio", "text")},
             "text_enc_hidden_sz": int(text_sz)}
 
 

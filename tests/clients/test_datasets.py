@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from clients_chain import ROOTS
-from symile_data.io.card import by_format, find_configs
+from symile_data.io.card import by_format, find_configs, hf_split
 from symile_data.io.manifest import marker_path, read_manifest
 
 datasets = pytest.importorskip("datasets")
@@ -25,7 +25,8 @@ def card_front(root):
 
 
 def rows(d):
-    return {s: i["rows"] for s, i in read_manifest(d)["splits"].items()}
+    """split name as datasets loads it -> rows (the manifest's val is validation)."""
+    return {hf_split(s): i["rows"] for s, i in read_manifest(d)["splits"].items()}
 
 
 @pytest.mark.parametrize("rel", sorted(ROOTS), ids=lambda r: ROOTS[r])
@@ -65,31 +66,68 @@ def test_every_parquet_folder_loads(chain):
     assert len(folders) == 8     # xor x2, samples, shards, miss x2, mimic x2
     for d in folders:            # no card: datasets' default patterns (val -> validation)
         ds = datasets.load_dataset(str(d))
-        assert {s: ds[s].num_rows for s in ds} == {
-            {"val": "validation"}.get(s, s): n for s, n in rows(d).items()}, d
+        assert {s: ds[s].num_rows for s in ds} == rows(d), d
+
+
+def test_folder_and_config_loads_name_the_same_splits(chain):
+    """load_dataset(folder) and load_dataset(root, config) both say validation."""
+    seen = 0
+    for rel in sorted(ROOTS):
+        configs, _ = by_format(find_configs(chain / rel))
+        for name, d in configs.items():
+            if d == chain / rel or read_manifest(d)["format"] != "parquet":
+                continue
+            by_config = datasets.load_dataset(str(chain / rel), name)
+            by_folder = datasets.load_dataset(str(d))
+            assert set(by_config) == set(by_folder), (rel, name)
+            seen += "validation" in by_config
+    assert seen >= 4
+
+
+def test_cards_declare_split_sizes_and_load_without_warnings(chain, caplog):
+    import logging
+    import warnings
+    caplog.set_level(logging.WARNING)
+    logger = logging.getLogger("datasets")
+    logger.addHandler(caplog.handler)       # datasets' loggers do not propagate to the root
+    try:
+        for rel in sorted(ROOTS):
+            front = card_front(chain / rel)
+            for info in front["dataset_info"]:
+                for split in info["splits"]:
+                    assert set(split) == {"name", "num_bytes", "num_examples"}, (rel, split)
+                    assert split["num_bytes"] > 0 and split["num_examples"] > 0
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                datasets.load_dataset(str(chain / rel), front["configs"][0]["config_name"])
+            assert not [w for w in caught if "split" in str(w.message).lower()], rel
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert not [r for r in caplog.records if "split" in r.getMessage().lower()]
 
 
 def test_embedded_media_are_image_and_audio_and_decode(chain):
+    """The card declares Audio(decode=False) (docs/publish.md): ds[i] works on a CPU install
+    as loaded, without a cast; where torchcodec loads, a cast to Audio() decodes."""
     import soundfile as sf
     from PIL import Image
-    ds = datasets.load_dataset(str(chain / "data/m3/samples"), "symile-m3-2-demo", split="val")
+    ds = datasets.load_dataset(str(chain / "data/m3/samples"), "symile-m3-2-demo",
+                               split="validation")
     assert isinstance(ds.features["image"], datasets.Image)
-    assert isinstance(ds.features["audio"], datasets.Audio)
-    if datasets.config.TORCHCODEC_AVAILABLE:       # a CUDA torch with torchcodec + ffmpeg
-        audio = ds[0]["audio"].get_all_samples()
-        assert audio.sample_rate > 0 and audio.data.numel() > 0
-    # everywhere (CPU torch: torchcodec's PyPI wheels do not load): raw bytes -> soundfile
-    cpu = ds.cast_column("audio", datasets.Audio(decode=False))
-    img = cpu[0]["image"]                          # decoded by datasets (PIL)
+    assert ds.features["audio"] == datasets.Audio(decode=False)
+    row = ds[0]
+    img = row["image"]                             # decoded by datasets (PIL)
     assert isinstance(img, Image.Image) and img.mode == "RGB" and min(img.size) > 0
-    raw = cpu[0]["audio"]
-    wav, sr = sf.read(io.BytesIO(raw["bytes"]), dtype="float32")
+    wav, sr = sf.read(io.BytesIO(row["audio"]["bytes"]), dtype="float32")
     assert sr > 0 and wav.ndim == 1 and len(wav) > 0 and np.isfinite(wav).all()
+    if datasets.config.TORCHCODEC_AVAILABLE:       # a CUDA torch with torchcodec + ffmpeg
+        audio = ds.cast_column("audio", datasets.Audio())[0]["audio"].get_all_samples()
+        assert audio.sample_rate > 0 and audio.data.numel() > 0
 
 
 def test_webdataset_config_types_members(chain):
     ds = datasets.load_dataset(str(chain / "data/m3/samples/wds"), "symile-m3-2-demo",
-                               split="val")
+                               split="validation")
     assert isinstance(ds.features["jpg"], datasets.Image)
     assert ds.features["wav"] == datasets.Value("binary")    # see docs/publish.md (torchcodec)
     row = ds[0]

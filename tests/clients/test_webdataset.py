@@ -75,7 +75,7 @@ def test_export_wds_of_features_and_embedded_media(chain, tmp_path):
     media = stream(out / "samples" / name, "val")[0]
     assert isinstance(media["image.jpg"], Image.Image) and media["audio.wav"][1] > 0
     datasets = pytest.importorskip("datasets")
-    ds = datasets.load_dataset(str(out / "samples"), name, split="val")   # card at OUT
+    ds = datasets.load_dataset(str(out / "samples"), name, split="validation")   # card at OUT
     assert ds.num_rows == 32 and isinstance(ds.features["image.jpg"], datasets.Image)
 
 

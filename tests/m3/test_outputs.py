@@ -63,7 +63,7 @@ def test_load_dataset_reads_the_card(built):
 def test_embedded_media_decode_as_hf_image_and_audio(built, tmp_path):
     datasets = pytest.importorskip("datasets")
     _build(built, tmp_path, embed_media=True)
-    ds = datasets.load_dataset(str(tmp_path), NAME, split="val")
+    ds = datasets.load_dataset(str(tmp_path), NAME, split="validation")
     assert isinstance(ds.features["image"], datasets.Image)
     assert isinstance(ds.features["audio"], datasets.Audio)
     # raw bytes (decoding audio needs torchcodec, not a dependency here)

@@ -317,3 +317,22 @@ def test_bad_repo_id_and_missing_dir(tmp_path, xor_root, capsys):
     assert "ORG/NAME" in capsys.readouterr().err
     assert main(["publish", str(tmp_path / "nope"), "--repo-id", "o/n", "--dry-run"]) == 2
     assert "no such directory" in capsys.readouterr().err
+
+
+def test_docs_publish_match_the_code_and_the_default_build():
+    """docs/publish.md: publish writes no card into DIR (as tested above), example sizes are
+    the default build's, example outputs go under the gitignored out/."""
+    import re
+    from pathlib import Path
+
+    import yaml
+    repo = Path(__file__).parents[2]
+    doc = (repo / "docs" / "publish.md").read_text()
+    assert "the card is written into `DIR`" not in doc
+    assert "`publish` writes nothing into `DIR`" in doc
+    train, val, test = yaml.safe_load((repo / "params.yaml").read_text())[
+        "m3_samples"]["custom_sizes"]["demo"]
+    assert f"train {train}, validation {val}, test {test}" in doc
+    outs = re.findall(r"--out (\S+)", doc)
+    assert outs and all(o in ("OUT", "OUT`") or o.startswith("out/") for o in outs), outs
+    assert "/out/" in (repo / ".gitignore").read_text().split()

@@ -306,3 +306,23 @@ def test_killed_export_leaves_nothing_after_the_next_run(mimic_root, tmp_path):
     assert left and all(p.is_dir() and f".{proc.pid}.tmp" in p.name for p in left)
     record = export_reference(root, out)
     assert record["complete"] and not list(out.rglob("*.tmp")) and not list(out.rglob(".*lock"))
+
+
+def test_m3_text_model_id_works_from_another_folder(m3_dir, tmp_path, monkeypatch):
+    """A local text model recorded relative to the features stage's folder is written as an
+    absolute path: `--text_model_id <it>` loads from the reference's experiments/ folder."""
+    from transformers import AutoConfig
+    d = m3_dir()
+    m = json.loads((d / "manifest.json").read_text())
+    m["extra"]["features"]["text"]["model"] = "text-model"     # relative, as the stage records
+    (d / "manifest.json").write_text(json.dumps(m))
+    monkeypatch.chdir(tmp_path)                                  # where the stage ran
+    export_reference(d, tmp_path / "ref")
+    meta = json.loads((tmp_path / "ref" / "metadata.json").read_text())
+    experiments = tmp_path / "symile" / "experiments"
+    experiments.mkdir(parents=True)
+    monkeypatch.chdir(experiments)
+    assert Path(meta["text_model_id"]).is_absolute()
+    cfg = AutoConfig.from_pretrained(meta["text_model_id"])
+    assert cfg.hidden_size == meta["text_enc_hidden_sz"] == 12
+    assert meta["image_model_id"] == "openai/clip-vit-large-patch14"    # hub ids unchanged
