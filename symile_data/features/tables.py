@@ -29,6 +29,7 @@ from symile_data import schema as S
 from symile_data.hashing import sha256_json
 from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
 from symile_data.io.lock import remove_stale_tmp
+from symile_data.io.openfile import read_parquet
 from symile_data.progress import progress
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,7 @@ def encode_items(encoder, keys: list[str], payloads: list, upstream_errors: list
 
 
 def _count_status(out: Path, parts: list[str]) -> dict:
-    t = pa.concat_tables([pq.read_table(out / p, columns=["key", "status", "error"])
+    t = pa.concat_tables([read_parquet(out / p, columns=["key", "status", "error"])
                           for p in parts])
     failed = t.filter(pa.compute.equal(t["status"], "failed"))
     examples = [{"key": k, "error": e} for k, e in
@@ -192,5 +193,5 @@ def read_feature_table(table_dir: str | Path) -> tuple[pa.Table, dict]:
     if not mpath.exists():
         raise FileNotFoundError(f"{d}: no manifest.json (feature table incomplete; rerun encode)")
     manifest = read_json(mpath)
-    tables = [pq.read_table(d / p) for p in manifest["parts"]]
+    tables = [read_parquet(d / p) for p in manifest["parts"]]
     return pa.concat_tables(tables), manifest

@@ -19,13 +19,14 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import torch
 
+from symile_data.errors import writing
 from symile_data.hashing import sha256_file, sha256_json
 from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
 from symile_data.io.manifest import MANIFEST, read_manifest, schema_from_b64
 from symile_data.io.memory import release_unused
+from symile_data.io.openfile import parquet_file, parquet_schema
 from symile_data.io.reader import column_to_numpy, split_files
 from symile_data.publish.tensorfile import TensorFile
 
@@ -53,7 +54,7 @@ def dataset_columns(d: Path) -> list[str]:
     if m.get("schema_arrow_b64"):
         return schema_from_b64(m["schema_arrow_b64"]).names
     first = next((s["file"] for i in m["splits"].values() for s in i["shards"]), None)
-    return pq.read_schema(d / first).names if first else []
+    return parquet_schema(d / first).names if first else []
 
 
 def classify(d: Path) -> str | None:
@@ -77,7 +78,7 @@ def iter_column(files: list[Path], columns: list[str],
     groups is assembled from their decoded pieces (143 MB of Arrow memory for a 64 MB ECG
     batch). Per row group, memory is the decode of one batch of one row group."""
     for f in files:
-        pf = pq.ParquetFile(f)
+        pf = parquet_file(f)
         for g in range(pf.num_row_groups):
             for batch in pf.iter_batches(batch_size=batch_rows, row_groups=[g],
                                          columns=columns):
@@ -144,13 +145,14 @@ def named_tmp(path: Path) -> Iterator[Path]:
     (``atomic_path``) made every export's bytes differ from the last; this way the bytes are
     the same on every run and the archive is named as the reference's own ``torch.save``."""
     folder = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / path.name
     try:
-        yield tmp
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with writing(path):
+            folder.mkdir(parents=True, exist_ok=True)
+            yield tmp
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

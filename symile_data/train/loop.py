@@ -37,6 +37,7 @@ from torch.utils.data import DataLoader
 from symile_data.config import params_hash, to_dict
 from symile_data.io.atomic import atomic_write_bytes, atomic_write_json, read_json
 from symile_data.io.manifest import read_manifest
+from symile_data.io.openfile import torch_load
 from symile_data.io.reader import ParquetIterable, split_files
 from symile_data.kernels import apply_threads
 from symile_data.progress import progress
@@ -187,7 +188,7 @@ def _train(dataset_dir: Path, out_dir: Path, kind: str, loss: str, cfg: TrainCon
     metrics_path = out_dir / "metrics.jsonl"
     dist.barrier()                                          # the run dir exists for all
     if last_path.exists():
-        ck = torch.load(last_path, map_location=dev, weights_only=False)
+        ck = torch_load(last_path, map_location=dev, weights_only=False)
         if ck["params_hash"] != h:
             raise ValueError(f"{last_path}: checkpoint of other params ({ck['params_hash']} != "
                              f"{h}); remove {out_dir} to start over")
