@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
-from symile_data.errors import writing
+from symile_data.errors import InputError, writing
 
 
 def _tmp_for(path: Path) -> Path:
@@ -65,8 +65,13 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 
 
 def read_json(path: str | Path) -> Any:
-    with open(path) as f:
-        return json.load(f)
+    """The JSON document at ``path``; one InputError naming the file when it is not JSON."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{path}: not valid JSON ({e})") from e
 
 
 def atomic_write_npy(path: str | Path, array: Any) -> None:
