@@ -26,6 +26,7 @@ import yaml
 
 from symile_data import cli
 from symile_data.cli import build_parser
+from symile_data.config import set_cli_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "SYMILE_DATA_PROGRESS": "off"}
@@ -131,9 +132,10 @@ def no_espeak(monkeypatch) -> None:
 
 
 def espeak_voices(monkeypatch) -> None:
-    """espeak-ng with only its English voice (whether or not it is installed here)."""
+    """espeak-ng with the M3 languages' own voices (whether or not it is installed here)."""
     from symile_data.m3 import speech
-    monkeypatch.setattr(speech, "espeak_voice_names", lambda: frozenset({"en-us"}))
+    monkeypatch.setattr(speech, "espeak_voice_names",
+                        lambda: frozenset(speech.ESPEAK_VOICES.values()))
 
 
 def release_tree(t: Path) -> None:
@@ -399,6 +401,7 @@ def test_bad_input_is_one_line_exit_2(case, world, tmp_path, monkeypatch, capsys
         case.setup(t)
     if case.env:
         case.env(monkeypatch)
+    set_cli_overrides([])            # no --set of an earlier in-process case leaks into a stage
     capsys.readouterr()
     rc = _run(case, t)
     err = capsys.readouterr().err
