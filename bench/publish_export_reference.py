@@ -12,7 +12,6 @@ import numpy as np
 import pyarrow as pa
 
 from symile_data.io.parquet import ShardSpec, write_parquet_dataset
-from symile_data.publish.reference import export_reference
 
 
 def fsl(x, t):

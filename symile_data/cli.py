@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-from symile_data.config import check_override_sections, set_cli_overrides
+from symile_data.config import check_override_sections, check_overrides_read, set_cli_overrides
 from symile_data.kernels import pin_kernels
 from symile_data.stage import add_log_level, configure_logging, guarded
 
@@ -56,9 +56,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def _with_overrides(args: argparse.Namespace) -> int:
     set_cli_overrides(args.overrides)
-    if args.overrides:
-        check_override_sections(getattr(args, "params", None) or "params.yaml")
-    return int(args.func(args) or 0)
+    if not args.overrides:
+        return int(args.func(args) or 0)
+    cmd = f"symile-data {args.func.name}"
+    if not hasattr(args, "params"):          # a command without --params reads no section
+        check_overrides_read(cmd)
+    check_override_sections(args.params)
+    rc = int(args.func(args) or 0)
+    check_overrides_read(cmd)                # a section the run never read: not applied
+    return rc
 
 
 if __name__ == "__main__":

@@ -29,11 +29,17 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: params file not found")
-    with path.open() as f:
-        try:
-            data = yaml.safe_load(f) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from e
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset "
+                          f"{e.start}, line {line})") from e
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from e
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping of stage sections")
     return data
@@ -123,25 +129,38 @@ def parse_overrides(items: typing.Sequence[str] | None, where: str = "--set") ->
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"{where} {item!r}: expected KEY=VALUE")
-        out[key.strip()] = yaml.safe_load(value)
+        out[key.strip()] = _yaml_value(value, f"{where} {item!r}")
     return out
+
+
+def _yaml_value(value: str, where: str) -> Any:
+    """One override value parsed as YAML; a ConfigError naming the override when it is not."""
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None) or " ".join(str(e).split())
+        raise ConfigError(f"{where}: value {value!r} is not YAML ({problem})") from e
 
 
 # Overrides given on the command line (``symile-data --set SECTION.KEY=VALUE ...``), by section.
 # Set once by the CLI entry point; DVC stage scripts never set them, so DVC's params tracking
 # always sees exactly what runs.
 _CLI_OVERRIDES: dict[str, dict[str, Any]] = {}
+# Sections ``load_section`` read since the last ``set_cli_overrides`` (the CLI checks that every
+# ``--set`` section was read by the command: a section it does not read would be ignored).
+_SECTIONS_READ: set[str] = set()
 
 
 def set_cli_overrides(items: typing.Sequence[str] | None) -> None:
     """Register ``SECTION.KEY=VALUE`` overrides for later ``load_section`` calls."""
     _CLI_OVERRIDES.clear()
+    _SECTIONS_READ.clear()
     for item in items or ():
         dotted, sep, value = item.partition("=")
         section, dot, key = dotted.strip().partition(".")
         if not sep or not dot or not section or not key:
             raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE")
-        _CLI_OVERRIDES.setdefault(section, {})[key] = yaml.safe_load(value)
+        _CLI_OVERRIDES.setdefault(section, {})[key] = _yaml_value(value, f"--set {item!r}")
 
 
 def check_override_sections(path: str | Path) -> None:
@@ -152,6 +171,15 @@ def check_override_sections(path: str | Path) -> None:
         raise ConfigError(f"--set names unknown section(s) {', '.join(unknown)} of {path}")
 
 
+def check_overrides_read(command: str) -> None:
+    """After a run: every ``--set`` section must have been read, else the override was ignored."""
+    unread = sorted(set(_CLI_OVERRIDES) - _SECTIONS_READ)
+    if unread:
+        reads = ", ".join(sorted(_SECTIONS_READ)) or "no params section"
+        raise ConfigError(f"--set names section(s) {', '.join(unread)}, which {command} does "
+                          f"not read (it reads: {reads}); the override was not applied")
+
+
 def load_section(cls: type[T], section: str, path: str | Path = DEFAULT_PARAMS,
                  overrides: typing.Sequence[str] | None = None) -> T:
     """Load ``params.yaml[section]`` into ``cls`` (strict). ``overrides`` (KEY=VALUE strings)
@@ -159,6 +187,12 @@ def load_section(cls: type[T], section: str, path: str | Path = DEFAULT_PARAMS,
     params = load_params(path)
     if section not in params:
         raise ConfigError(f"{path}: missing section '{section}'")
+    _SECTIONS_READ.add(section)
+    if params[section] is None:
+        raise ConfigError(f"{path}:{section}: empty section (expected its keys: KEY: VALUE)")
+    if not isinstance(params[section], dict):
+        raise ConfigError(f"{path}:{section}: expected a mapping of keys, got "
+                          f"{type(params[section]).__name__} {params[section]!r}")
     data = {**params[section], **_CLI_OVERRIDES.get(section, {}),
             **parse_overrides(overrides)}
     return from_dict(cls, data, f"{path}:{section}")

@@ -200,6 +200,10 @@ def sync_text(text: str, root: Path) -> tuple[str, dict[str, tuple[list[str], li
 def sync(root: str | Path = ".", write: bool = False) -> dict[str, dict]:
     """Check (or with ``write`` rewrite) every DVC file under ``root``; {file: changed stages}."""
     root = Path(root).resolve()
+    if not any((root / name).is_file() for name in DVC_FILES):
+        from symile_data.errors import InputError
+        raise InputError(f"{root}: no {' / '.join(DVC_FILES)} here (not the repository root; "
+                         f"pass --root)")
     _closure_of.cache_clear()
     _tree.cache_clear()
     report = {}

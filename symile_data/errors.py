@@ -8,6 +8,12 @@ types below count too, because library code raises them for bad files and values
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import re
+from pathlib import Path
+from typing import Iterator
+
 
 class InputError(ValueError):
     """Bad input: the message names the file, row or key and says what is wrong."""
@@ -21,9 +27,35 @@ INPUT_ERRORS: tuple[type[BaseException], ...] = (
 
 EXIT_INPUT_ERROR = 2
 
+# OSErrors of the environment, not of the code: the disk (or quota) is full, or the file system
+# is read-only. One line naming the path being written (``writing``), exit 2.
+DISK_ERRNOS = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded",
+               errno.EROFS: "read-only file system"}
+
+# numpy >= 2 scalar reprs in a message (``np.int64(139)``, ``np.str_('a')``) -> the value
+_NP_SCALAR = re.compile(r"\bnp\.(?:u?int\d*|float\d*|bool_?|str_|bytes_|complex\d*)\((.*?)\)")
+
 
 def is_input_error(e: BaseException) -> bool:
-    return isinstance(e, INPUT_ERRORS)
+    return isinstance(e, INPUT_ERRORS) or (isinstance(e, OSError) and e.errno in DISK_ERRNOS)
+
+
+def disk_full(e: OSError, path: str | Path, what: str = "") -> InputError:
+    """``e`` (an OSError of DISK_ERRNOS) as the one-line error naming ``path`` and ``what``."""
+    detail = f"{what}; {e.strerror or e}" if what else (e.strerror or str(e))
+    return InputError(f"{DISK_ERRNOS[e.errno]} writing {path} ({detail})")
+
+
+@contextlib.contextmanager
+def writing(path: str | Path, what: str = "") -> Iterator[None]:
+    """Writes to ``path`` inside: a full disk / quota / read-only file system becomes one
+    ``InputError`` "disk full writing PATH (what; reason)"; other errors pass unchanged."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in DISK_ERRNOS:
+            raise disk_full(e, path, what) from e
+        raise
 
 
 def one_line(e: BaseException) -> str:
@@ -32,9 +64,11 @@ def one_line(e: BaseException) -> str:
 
     kind = "configuration error" if isinstance(e, ConfigError) else "error"
     msg = "; ".join(p.strip() for p in str(e).splitlines() if p.strip()) or type(e).__name__
+    if isinstance(e, OSError) and e.errno in DISK_ERRNOS:
+        return f"{kind}: {disk_full(e, e.filename or 'a file (path unknown)')}"
     if isinstance(e, OSError) and e.filename is not None and e.strerror:
         msg = f"{e.filename}: {e.strerror}"          # not "[Errno 2] ...: 'x'"
-    return f"{kind}: {msg}"
+    return f"{kind}: " + _NP_SCALAR.sub(r"\1", msg)
 
 
 def require_csv_columns(path, columns, error: type[Exception] = InputError) -> list[str]:

@@ -29,7 +29,7 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
-from symile_data.errors import EXIT_INPUT_ERROR, is_input_error, one_line
+from symile_data.errors import EXIT_INPUT_ERROR, is_input_error, one_line, writing
 from symile_data.io import lineage
 from symile_data.io.lock import folder_lock, remove_stale_tmp
 
@@ -56,11 +56,12 @@ class Command:
     def __call__(self, args: argparse.Namespace) -> int:
         lineage.reset()          # restricted reads of an earlier run in this process: not ours
         with contextlib.ExitStack() as stack:
-            for name in self.locks:
-                folder = getattr(args, name, None)
-                if folder:
-                    stack.enter_context(folder_lock(folder))
-                    remove_stale_tmp(folder, recursive=True)
+            folders = [getattr(args, name) for name in self.locks if getattr(args, name, None)]
+            if folders:   # a full disk no writer below named: name the output folder(s)
+                stack.enter_context(writing(", ".join(map(str, folders)), f"output of {self.name}"))
+            for folder in folders:
+                stack.enter_context(folder_lock(folder))
+                remove_stale_tmp(folder, recursive=True)
             for name in self.file_locks:
                 path = getattr(args, name, None)
                 if path:

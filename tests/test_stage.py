@@ -117,3 +117,27 @@ def test_one_line_folds_newlines_and_names_the_path():
     e = FileNotFoundError(2, "No such file or directory", "x/y.json")
     assert one_line(e) == "error: x/y.json: No such file or directory"
     assert one_line(FileNotFoundError("x: no cohort")) == "error: x: no cohort"
+
+
+def test_one_line_prints_numpy_scalars_as_plain_numbers():
+    import numpy as np
+    e = ValueError(f"x.parquet: row {np.int64(139)!r} has {np.float32(1.5)!r}, not {np.str_('a')!r}")
+    assert one_line(e) == "error: x.parquet: row 139 has 1.5, not 'a'"
+
+
+def test_disk_full_names_the_path_being_written(tmp_path, monkeypatch):
+    """ENOSPC / EDQUOT / EROFS are input (environment) errors: one line naming the path."""
+    import errno
+    from symile_data.errors import is_input_error
+    from symile_data.io.atomic import atomic_write_json
+    e = OSError(errno.ENOSPC, "No space left on device", "out/a.parquet")
+    assert is_input_error(e) and one_line(e) == \
+        "error: disk full writing out/a.parquet (No space left on device)"
+    assert is_input_error(OSError(errno.EROFS, "Read-only file system", "x"))
+
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(InputError, match=f"disk full writing {tmp_path}/m.json"):
+        atomic_write_json(tmp_path / "m.json", {"a": 1})
+    assert list(tmp_path.iterdir()) == []               # complete or absent

@@ -22,14 +22,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from symile_data.errors import InputError
 from symile_data.hashing import sha256_file, sha256_json
 from symile_data.kernels import apply_threads
 
 AUDIO_SR = 16_000  # Hz, Whisper's sampling rate
 
 
-class ModelUnavailable(RuntimeError):
-    """A model id/revision cannot be loaded (not cached and the Hub unreachable/offline)."""
+class ModelUnavailable(RuntimeError, InputError):
+    """A model id/revision cannot be loaded (not cached and the Hub unreachable/offline, or a
+    local directory that does not load): an input error, one line naming the model."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,13 @@ def load_pretrained(cls: Any, name: str, revision: str | None, **kwargs: Any) ->
         if revision:
             raise ValueError(f"model '{name}' is a local directory; revision '{revision}' "
                              "applies only to Hub ids (set it to null)")
-        return cls.from_pretrained(name, **kwargs)
+        try:
+            return cls.from_pretrained(name, **kwargs)
+        except Exception as e:  # noqa: BLE001 -- transformers raises OSError, ValueError, ...
+            why = next((ln.strip() for ln in str(e).splitlines() if ln.strip()),
+                       type(e).__name__)
+            raise ModelUnavailable(f"cannot load {cls.__name__} from local directory '{name}': "
+                                   f"{type(e).__name__}: {why[:300]}") from e
     if not revision:
         raise ValueError(f"model '{name}': pin a revision (commit sha or tag) for a Hub id; "
                          f"no local directory of that name exists either")

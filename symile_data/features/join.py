@@ -28,7 +28,6 @@ from typing import Iterator
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from symile_data import schema as S
 from symile_data.config import params_hash
@@ -41,6 +40,7 @@ from symile_data.io.atomic import atomic_write_json, read_json, scratch_dir
 from symile_data.io.lock import remove_stale_tmp
 from symile_data.io.card import write_root_card
 from symile_data.io.manifest import read_manifest
+from symile_data.io.openfile import parquet_file, read_parquet
 from symile_data.io.parquet import ShardSpec, write_parquet_dataset
 from symile_data.io.pread import check_rows, read_rows
 from symile_data.io.reader import split_files
@@ -63,7 +63,7 @@ class FeatureIndex:
         keys, ok = [], []
         with open(self.path, "wb") as f:
             for part in self.manifest["parts"]:
-                t = pq.read_table(table_dir / part, columns=["key", "status", "feat"])
+                t = read_parquet(table_dir / part, columns=["key", "status", "feat"])
                 keys.append(t["key"].combine_chunks().cast(pa.string()))
                 ok.append(pc.equal(t["status"], "ok").to_numpy(zero_copy_only=False))
                 for c in t["feat"].chunks:   # raw values buffer (null rows: ignored bytes)
@@ -138,7 +138,7 @@ class SplitReader:
         self.groups: list[tuple[Path, int, int]] = []      # (file, row group, first row)
         n = 0
         for f in split_files(dataset_dir, split):
-            meta = pq.ParquetFile(f).metadata
+            meta = parquet_file(f).metadata
             for g in range(meta.num_row_groups):
                 self.groups.append((f, g, n))
                 n += meta.row_group(g).num_rows
@@ -148,7 +148,7 @@ class SplitReader:
     def read(self, start: int, stop: int) -> pa.Table:
         lo = max(0, int(np.searchsorted(self.starts, start, "right")) - 1)
         hi = int(np.searchsorted(self.starts, stop, "left"))
-        parts = [pq.ParquetFile(f).read_row_group(g, columns=self.columns)
+        parts = [parquet_file(f).read_row_group(g, columns=self.columns)
                  for f, g, _ in self.groups[lo:max(hi, lo + 1)]]
         t = pa.concat_tables(parts) if parts else pa.table({})
         return t.slice(start - int(self.starts[lo]), stop - start)

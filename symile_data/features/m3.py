@@ -22,7 +22,6 @@ from typing import Iterator
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from symile_data.features.config import FeaturesConfig
 from symile_data.features.encoders import build_encoder
@@ -30,6 +29,7 @@ from symile_data.features.tables import encode_items
 from symile_data.features.text import TextTokenizer, encode_texts
 from symile_data.io.atomic import atomic_write_json
 from symile_data.io.manifest import read_manifest
+from symile_data.io.openfile import parquet_file, read_parquet
 from symile_data.io.reader import split_files
 from symile_data.runlog import write_report_and_facts
 
@@ -57,7 +57,7 @@ def load_media(path: str | Path, key_col: str, path_col: str = "path"
     path = Path(path)
     parts = []
     for f in _parquet_files(path):
-        t = pq.read_table(f)
+        t = read_parquet(f)
         missing = {key_col, path_col, "status"} - set(t.column_names)
         if missing:
             raise ValueError(f"{f}: media table lacks column(s) {sorted(missing)}")
@@ -108,7 +108,7 @@ def iter_sample_columns(datasets: list[Path], columns: list[str]
     for d in datasets:
         for split in read_manifest(d)["splits"]:
             for f in split_files(d, split):
-                yield from pq.ParquetFile(f).iter_batches(batch_size=SCAN_ROWS,
+                yield from parquet_file(f).iter_batches(batch_size=SCAN_ROWS,
                                                           columns=columns)
 
 

@@ -36,6 +36,7 @@ from symile_data.io import fingerprint
 from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
 from symile_data.io.fingerprint import part_done, reuse_or_reset
 from symile_data.io.lock import remove_stale_tmp
+from symile_data.io.openfile import read_parquet
 from symile_data.progress import progress
 
 log = logging.getLogger(__name__)
@@ -203,7 +204,7 @@ def _part_reusable(part: Path, marker: Path, expect: dict, upstream: list[str]) 
 
 
 def _count_status(out: Path, parts: list[str]) -> dict:
-    t = pa.concat_tables([pq.read_table(out / p, columns=["key", "status", "error"])
+    t = pa.concat_tables([read_parquet(out / p, columns=["key", "status", "error"])
                           for p in parts])
     failed = t.filter(pc.equal(t["status"], "failed"))
     examples = [{"key": k, "error": e} for k, e in
@@ -219,5 +220,5 @@ def read_feature_table(table_dir: str | Path) -> tuple[pa.Table, dict]:
     if not mpath.exists():
         raise FileNotFoundError(f"{d}: no manifest.json (feature table incomplete; rerun encode)")
     manifest = read_json(mpath)
-    tables = [pq.read_table(d / p) for p in manifest["parts"]]
+    tables = [read_parquet(d / p) for p in manifest["parts"]]
     return pa.concat_tables(tables), manifest

@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
+from symile_data.errors import InputError, writing
+
 
 def _tmp_for(path: Path) -> Path:
     # pid in the name so two writers never share a temporary file
@@ -16,17 +18,19 @@ def _tmp_for(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path; on success it is renamed to ``path``, on error removed."""
+def atomic_path(path: str | Path, what: str = "") -> Iterator[Path]:
+    """Yield a temporary path; on success it is renamed to ``path``, on error removed. A full
+    disk while writing it is one InputError naming ``path`` (and ``what``, if given)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_for(path)
     try:
-        yield tmp
-        if tmp.exists():
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with writing(path, what):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            yield tmp
+            if tmp.exists():
+                with open(tmp, "rb") as f:
+                    os.fsync(f.fileno())
+            os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -39,9 +43,10 @@ def scratch_dir(folder: str | Path, name: str) -> Iterator[Path]:
     import shutil
     path = _tmp_for(Path(folder) / name)
     shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
     try:
-        yield path
+        with writing(path, "scratch files"):
+            path.mkdir(parents=True)
+            yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
 
@@ -60,8 +65,13 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 
 
 def read_json(path: str | Path) -> Any:
-    with open(path) as f:
-        return json.load(f)
+    """The JSON document at ``path``; one InputError naming the file when it is not JSON."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{path}: not valid JSON ({e})") from e
 
 
 def atomic_write_npy(path: str | Path, array: Any) -> None:

@@ -32,11 +32,13 @@ the root gets its own card too, so ``load_dataset(folder)`` works as well as
 """
 from __future__ import annotations
 
+import fnmatch
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from symile_data.errors import InputError
 from symile_data.io.atomic import atomic_write_text
 from symile_data.io.manifest import MANIFEST, read_manifest, schema_from_b64
 
@@ -61,6 +63,7 @@ def configs_block(root: Path, configs: dict[str, Path]) -> list[dict[str, Any]]:
     for i, (name, d) in enumerate(configs.items()):
         manifest = read_manifest(d)
         ext = "parquet" if manifest["format"] == "parquet" else "tar"
+        check_shard_names(d, manifest, ext)
         rel = d.relative_to(root).as_posix()
         prefix = "" if rel == "." else f"{rel}/"
         entry = {"config_name": name,
@@ -70,6 +73,17 @@ def configs_block(root: Path, configs: dict[str, Path]) -> list[dict[str, Any]]:
             entry["default"] = True
         out.append(entry)
     return out
+
+
+def check_shard_names(d: Path, manifest: dict[str, Any], ext: str) -> None:
+    """Every shard the manifest lists must match its split's ``data_files`` glob
+    (``{split}-*.{ext}``), else the card would publish a dataset missing that shard."""
+    for split, info in manifest["splits"].items():
+        for shard in info.get("shards", []):
+            if not fnmatch.fnmatchcase(shard["file"], f"{split}-*.{ext}"):
+                raise InputError(f"{d / MANIFEST}: split {split} shard {shard['file']!r} is not "
+                                 f"named {split}-*.{ext} (a {manifest['format']} shard); the "
+                                 f"card's data_files would not load it")
 
 
 def features_yaml(manifest: dict[str, Any], d: Path | None = None
@@ -84,6 +98,10 @@ def features_yaml(manifest: dict[str, Any], d: Path | None = None
             if isinstance(f, datasets.Audio):
                 feats[name] = datasets.Audio(sampling_rate=f.sampling_rate, decode=False)
         return feats._to_yaml_list()
+    if manifest.get("format") == "parquet":
+        where = d / MANIFEST if d is not None else "a parquet manifest"
+        raise InputError(f"{where}: no schema_arrow_b64 (the Arrow schema every Parquet "
+                         f"manifest records); rebuild the dataset with symile-data")
     if d is None:
         return None
     from symile_data.io.card_wds import wds_features

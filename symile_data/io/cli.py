@@ -23,6 +23,9 @@ def _schemas(args: argparse.Namespace) -> int:
             for p in schema.write_schemas(args.dir):
                 print(p)
         return 0
+    if not Path(args.dir).is_dir():
+        raise FileNotFoundError(f"{args.dir}: no schemas directory (write it with "
+                                f"`symile-data schemas --write --dir {args.dir}`)")
     problems = schema.diff_schemas(args.dir)
     for p in problems:
         print(p, file=sys.stderr)

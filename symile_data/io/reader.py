@@ -13,13 +13,13 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from symile_data.io import lineage
 from symile_data.io.manifest import ManifestError, read_manifest
 from symile_data.io.memory import release_unused
+from symile_data.io.openfile import parquet_file, parquet_schema, read_parquet
 
 
 def split_files(dataset_dir: str | Path, split: str) -> list[Path]:
@@ -38,7 +38,7 @@ def check_columns(files: Sequence[Path], columns: Sequence[str] | None) -> None:
     if columns is None:
         return
     for f in files:
-        names = set(pq.read_schema(f).names)
+        names = set(parquet_schema(f).names)
         missing = [c for c in columns if c not in names]
         if missing:
             raise KeyError(f"{f}: no column(s) {missing}; has {sorted(names)}")
@@ -72,7 +72,7 @@ def read_group(file: Path, group: int, columns: Sequence[str] | None,
                use_threads: bool = True) -> dict[str, Any]:
     """One row group as numpy arrays / lists; the decode's freed memory goes back to the OS
     (``io/memory.py``), so reading group after group does not creep."""
-    arrays = table_to_arrays(pq.ParquetFile(file).read_row_group(
+    arrays = table_to_arrays(parquet_file(file).read_row_group(
         group, columns=columns, use_threads=use_threads))
     release_unused()
     return arrays
@@ -170,7 +170,7 @@ class ParquetIterable(IterableDataset):
         check_columns(self.files, self.columns)
         self.units, sizes = [], []
         for f in self.files:
-            meta = pq.ParquetFile(f).metadata
+            meta = parquet_file(f).metadata
             for g in range(meta.num_row_groups):
                 self.units.append((f, g))
                 sizes.append(meta.row_group(g).num_rows)
@@ -257,7 +257,7 @@ class ParquetMapDataset(Dataset):
         check_columns(self.files, self.columns)
         self.units, starts, total = [], [], 0
         for f in self.files:
-            meta = pq.ParquetFile(f).metadata
+            meta = parquet_file(f).metadata
             for g in range(meta.num_row_groups):
                 self.units.append((f, g))
                 starts.append(total)
@@ -288,5 +288,5 @@ class ParquetMapDataset(Dataset):
     def read_all(self, columns: Sequence[str] | None = None) -> dict[str, Any]:
         """Whole columns as tensors (for evaluation sets that fit in memory)."""
         cols = list(columns) if columns is not None else self.columns
-        table = pa.concat_tables(pq.read_table(f, columns=cols) for f in self.files)
+        table = pa.concat_tables(read_parquet(f, columns=cols) for f in self.files)
         return to_tensors(table_to_arrays(table))

@@ -89,6 +89,9 @@ class M3ClipsConfig:
     def validate(self) -> None:
         check_languages(self.languages, "languages")
         check_languages(list(self.voices), "voices")
+        for lang, voice in self.voices.items():
+            if not isinstance(voice, str) or not voice.strip():
+                raise ValueError(f"voices.{lang}: expected a voice name (string), got {voice!r}")
         _check_scheduler(self.scheduler)
         if self.engine == "common_voice" and not self.common_voice_root:
             raise ValueError("engine common_voice needs common_voice_root")

@@ -16,7 +16,6 @@ from typing import Any, Callable, Iterator
 import pandas as pd
 
 from symile_data.errors import require_csv_columns
-from symile_data.hashing import short_key
 from symile_data.m3.release_config import M3ReleaseConfig
 from symile_data.m3.release_store import SPLITS
 

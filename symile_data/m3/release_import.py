@@ -18,13 +18,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import pyarrow.parquet as pq
 
 from symile_data.config import params_hash, to_dict
 from symile_data.hashing import short_key
 from symile_data.io import fingerprint
 from symile_data.io.atomic import atomic_write_json
 from symile_data.io.fingerprint import reuse_or_reset
+from symile_data.io.openfile import parquet_file
 from symile_data.io.parquet import ShardSpec, write_parquet_dataset
 from symile_data.m3.build import CLIPS_TABLE, IMAGES_TABLE
 from symile_data.m3.classes import load_classes
@@ -83,7 +83,7 @@ def split_files(root: Path, config: str, split: str) -> list[Path]:
 
 def _parquet_loader(path: Path, rg: int, lo: int, hi: int, config: str) -> Callable:
     def load() -> dict[str, Any]:
-        t = pq.ParquetFile(path).read_row_group(rg, columns=list(COLUMNS)).slice(lo, hi - lo)
+        t = parquet_file(path).read_row_group(rg, columns=list(COLUMNS)).slice(lo, hi - lo)
         cols = {c: t[c].to_pylist() for c in ("lang", "text", "cls_id", "target_text")}
         where = f"{config}/{path.name} row group {rg} rows {lo}..{hi}"
         media = {}
@@ -100,7 +100,7 @@ def parquet_batches(root: Path, config: str, batch_rows: int) -> Iterator[Batch]
     for split in SPLITS:
         part, start = 0, 0
         for f in split_files(root, config, split):
-            pf = pq.ParquetFile(f)
+            pf = parquet_file(f)
             missing = sorted(set(COLUMNS) - set(pf.schema_arrow.names))
             if missing:
                 raise ReleaseError(f"{f}: missing column(s) {missing}; the release has "

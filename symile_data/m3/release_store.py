@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from symile_data.hashing import sha256_bytes, short_key
 from symile_data.io.atomic import atomic_path, atomic_write_bytes, atomic_write_json
+from symile_data.io.openfile import parquet_file, read_parquet
 from symile_data.m3.translations import langs_for_w
 from symile_data.schema import get, m3_samples_schema
 
@@ -181,14 +182,14 @@ class PartsSource:
 
     def __init__(self, files: list[Path]):
         self.files = files
-        self.rows = np.array([pq.ParquetFile(f).metadata.num_rows for f in files], np.int64)
+        self.rows = np.array([parquet_file(f).metadata.num_rows for f in files], np.int64)
         self.starts = np.concatenate([[0], np.cumsum(self.rows)])
         self.num_rows = int(self.starts[-1])
 
     def take_range(self, start: int, stop: int) -> pa.Table:
         first = int(np.searchsorted(self.starts, start, side="right") - 1)
         last = int(np.searchsorted(self.starts, stop, side="left"))
-        t = pa.concat_tables([pq.read_table(f) for f in self.files[first:last]])
+        t = pa.concat_tables([read_parquet(f) for f in self.files[first:last]])
         return t.slice(start - int(self.starts[first]), stop - start)
 
 
@@ -199,7 +200,7 @@ def finish_media(out: Path, name: str, key_col: str, table_file: Path,
     release's) are deleted."""
     configs = sorted(p.name for p in (out / PARTS_DIR).iterdir() if p.is_dir())
     files = [f for c in configs for s in SPLITS for f in Parts(out, c, s).files(name)]
-    tables = [pq.read_table(f) for f in files]
+    tables = [read_parquet(f) for f in files]
     schema = get("m3_images" if name == "images" else "m3_clips")
     t = pa.concat_tables([x.cast(schema) for x in tables]) if tables else schema.empty_table()
     t = t.sort_by([(key_col, "ascending"), ("status", "descending")])  # "ok" before "failed"

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from symile_data.config import params_hash, to_dict
 from symile_data.hashing import sha256_file
 from symile_data.io.card import write_card
+from symile_data.io.openfile import read_parquet
 from symile_data.io.parquet import ShardSpec, write_parquet_dataset
 from symile_data.io.wds import write_wds_dataset
 from symile_data.io.card import write_root_card
@@ -48,12 +48,12 @@ def load_inputs(w: int, translations_dir: str | Path, images_dir: str | Path,
         raise ValueError(f"{Path(translations_dir) / TRANSLATIONS_FILE}: no {missing} "
                          f"translations, needed for w={w}")
     cls_ids = np.array([r["cls_id"] for r in rows], dtype=np.int16)
-    images = _ok(pq.read_table(Path(images_dir) / IMAGES_TABLE))
+    images = _ok(read_parquet(Path(images_dir) / IMAGES_TABLE))
     images = images.filter(pc.is_in(images["cls_id"], pa.array(cls_ids)))
     images = images.sort_by([("cls_id", "ascending"), ("image_key", "ascending")])
     counts = np.bincount(np.searchsorted(cls_ids, images["cls_id"].to_numpy()),
                          minlength=len(cls_ids))
-    clips = _ok(pq.read_table(Path(clips_dir) / CLIPS_TABLE))
+    clips = _ok(read_parquet(Path(clips_dir) / CLIPS_TABLE))
     lang_of = {lang: i for i, lang in enumerate(langs)}
     clips = clips.filter(pc.is_in(clips["lang"], pa.array(langs)))
     clip_lang = np.array([lang_of[x] for x in clips["lang"].to_pylist()], dtype=np.int64)
@@ -141,9 +141,9 @@ def build_samples(out_dir: str | Path, cfg: M3SamplesConfig, translations_dir: s
     spec = ShardSpec.from_config(cfg)
     images = clips = None
     if cfg.embed_media or cfg.wds_export:
-        images = MediaLookup(pq.read_table(Path(images_dir) / IMAGES_TABLE), "image_key",
+        images = MediaLookup(read_parquet(Path(images_dir) / IMAGES_TABLE), "image_key",
                              Path(images_dir))
-        clips = MediaLookup(pq.read_table(Path(clips_dir) / CLIPS_TABLE), "audio_key",
+        clips = MediaLookup(read_parquet(Path(clips_dir) / CLIPS_TABLE), "audio_key",
                             Path(clips_dir))
     schema = m3_samples_schema(cfg.embed_media)
     if cfg.embed_media:

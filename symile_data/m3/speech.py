@@ -28,6 +28,7 @@ from typing import Any, Callable
 import soundfile as sf
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
+from symile_data.errors import InputError
 from symile_data.hashing import short_key
 from symile_data.io.atomic import atomic_path
 from symile_data.m3.parallel import Throttle
@@ -46,6 +47,11 @@ _NOT_PHONEME = re.compile(r"[\u02c8\u02cc\u02d0\u02d1\s_-]")    # stress, length
 
 class SpeechError(RuntimeError):
     """A clip could not be made; recorded per clip (status 'failed', error)."""
+
+
+class SpeechSetupError(SpeechError, InputError):
+    """espeak-ng missing or lacking a configured voice: checked up front for the whole run,
+    an input error (one line, exit 2), still a SpeechError for callers that catch those."""
 
 
 def audio_key(text: str, lang: str, engine: str, voice: str) -> str:
@@ -74,14 +80,15 @@ def espeak_voice_names() -> frozenset[str]:
     try:
         out = subprocess.run([ESPEAK, "--voices"], capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError) as e:
-        raise SpeechError(f"espeak-ng not usable ({e}); install it (apt-get install espeak-ng)")
+        raise SpeechSetupError(f"espeak-ng not usable ({e}); install it "
+                               f"(apt-get install espeak-ng) or set m3_clips.engine") from e
     return frozenset(line.split()[1] for line in out.stdout.splitlines()[1:] if line.split())
 
 
 def check_voice(voice: str, lang: str) -> None:
     if voice not in espeak_voice_names():
-        raise SpeechError(f"espeak-ng has no voice '{voice}' for language '{lang}' "
-                          f"(espeak-ng would fall back to English); set m3_clips.voices")
+        raise SpeechSetupError(f"espeak-ng has no voice '{voice}' for language '{lang}' "
+                               f"(espeak-ng would fall back to English); set m3_clips.voices")
 
 
 def primary(code: str) -> str:
@@ -181,7 +188,19 @@ def synth_gtts(text: str, lang: str, out: Path, *, voice: str | None = None, tld
                           f"translate.google.{tld}; use engine espeak-ng offline): {e}") from e
 
 
+# decodable audio shorter than the header's duration by more than this share (+ 50 ms for
+# encoder padding) is a truncated file (an MP3 cut short keeps its Xing header's length)
+MAX_SHORTFALL = 0.02
+
+
 def clip_info(path: Path) -> tuple[int, float]:
-    """(sample_rate Hz, duration s) of an audio file."""
-    info = sf.info(str(path))
-    return int(info.samplerate), float(info.frames) / float(info.samplerate or 1)
+    """(sample_rate Hz, duration s) of an audio file: the duration of the audio that DECODES,
+    checked against the header's; SpeechError naming the file when it is truncated."""
+    with sf.SoundFile(str(path)) as f:
+        sr, header_frames = int(f.samplerate), int(f.frames)
+        frames = len(f.read(dtype="int16"))      # a clip: seconds of int16, small
+    decoded, declared = frames / float(sr or 1), header_frames / float(sr or 1)
+    if decoded < declared * (1 - MAX_SHORTFALL) - 0.05:
+        raise SpeechError(f"{path}: truncated audio: {decoded:.2f} s decode of the "
+                          f"{declared:.2f} s its header declares")
+    return sr, decoded

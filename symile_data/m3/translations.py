@@ -74,7 +74,7 @@ def read_json_mapping(path: str | Path, what: str, layout: str) -> dict[str, Any
         raise TranslationError(f"{path}: {what} not found")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise TranslationError(f"{path}: not valid JSON: {e}") from e
     if not isinstance(data, dict):
         raise TranslationError(f"{path}: expected {layout}")

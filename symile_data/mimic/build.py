@@ -28,6 +28,7 @@ from symile_data.hashing import sha256_file
 from symile_data.io.atomic import atomic_path, atomic_write_json, read_json
 from symile_data.io.card import write_root_card
 from symile_data.io.fingerprint import dataset_intact
+from symile_data.io.openfile import read_parquet
 from symile_data.io.parquet import ShardSpec, write_parquet_dataset
 from symile_data.io.wds import write_wds_dataset
 from symile_data.mimic.config import CXR_SIZE, ECG_LEADS, ECG_SAMPLES, LAB_COLUMNS, ShardsConfig
@@ -184,7 +185,7 @@ def build_shards(cohort_dir: str | Path, ecg_root: str | Path, cxr_root: str | P
             return read_json(out / "report.json")
         log.info("%s: finished run of these params, but %s: rebuilding", out, problem)
     (out / "report.json").unlink(missing_ok=True)
-    table = pq.read_table(cohort_path)
+    table = read_parquet(cohort_path)
     split = np.asarray(table["split"].to_numpy(zero_copy_only=False)).astype(str)
     code = np.searchsorted(np.asarray(SPLITS), split, sorter=np.argsort(SPLITS))
     table = table.take(np.lexsort((table["hadm_id"].to_numpy(), code)))   # split, hadm_id

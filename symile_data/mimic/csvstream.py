@@ -85,6 +85,33 @@ def _finish(reader, gate: ReadGate) -> None:
         pass
 
 
+def bad_value(path: Path, columns: dict[str, pa.DataType], block_bytes: int) -> str | None:
+    """After Arrow failed to convert a value (its message names neither row nor file): read
+    the columns again as text and name the first value that does not parse as its column's
+    type: "FILE: row N (line): column C: 'v' is not a double". None if none is found."""
+    import pandas as pd
+    numeric = [c for c, t in columns.items() if pa.types.is_integer(t) or pa.types.is_floating(t)]
+    reader = pacsv.open_csv(
+        str(path), read_options=pacsv.ReadOptions(block_size=block_bytes),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in numeric},
+                                             include_columns=numeric))
+    row = 0
+    for batch in reader:
+        for c in numeric:
+            text = batch.column(c).to_pandas()
+            num = pd.to_numeric(text, errors="coerce")
+            bad = (num.isna() & text.notna() & (text.str.strip() != "")).to_numpy().copy()
+            if pa.types.is_integer(columns[c]):
+                bad |= (num.notna() & (num != num.round())).to_numpy()
+            if bad.any():
+                i = int(bad.argmax())
+                return (f"{path}: row {row + i + 2} (line): column {c}: {text.iloc[i]!r} is not "
+                        f"{'an' if str(columns[c])[0] in 'aeiou' else 'a'} {columns[c]}")
+        row += batch.num_rows
+    return None
+
+
 def csv_blocks(path: str | Path, columns: dict[str, pa.DataType], block_bytes: int, *,
                what: str, ahead: int = 2, gate=ReadGate) -> Iterator[tuple[int, pa.Table]]:
     """(index of the block's first data row, table of ``columns``) per ~block_bytes of CSV.
@@ -101,7 +128,8 @@ def csv_blocks(path: str | Path, columns: dict[str, pa.DataType], block_bytes: i
             convert_options=pacsv.ConvertOptions(column_types=columns,
                                                  include_columns=list(columns)))
     except (pa.ArrowInvalid, OSError) as e:
-        raise MimicInputError(f"{path}: cannot read {what} ({e})") from e
+        raise MimicInputError(bad_value(path, columns, block_bytes)
+                              or f"{path}: cannot read {what} ({e})") from e
     row = 0
     try:
         for batch in reader:
@@ -111,6 +139,7 @@ def csv_blocks(path: str | Path, columns: dict[str, pa.DataType], block_bytes: i
         if row == 0:          # a header alone: one empty block, so every reader sees columns
             yield 0, reader.schema.empty_table()
     except pa.ArrowInvalid as e:
-        raise MimicInputError(f"{path}: bad {what} row ({e})") from e
+        raise MimicInputError(bad_value(path, columns, block_bytes)
+                              or f"{path}: bad {what} row ({e})") from e
     finally:
         _finish(reader, g)

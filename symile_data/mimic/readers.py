@@ -55,6 +55,11 @@ def read_ecg_records(ecg_root: str | Path) -> pd.DataFrame:
     return _frame(ecg_blocks(ecg_root))
 
 
+def _plain(v) -> str:
+    """A cell for a message: ``139`` / ``120000.5`` / ``<NA>``, not ``np.int64(139)``."""
+    return str(v.item() if hasattr(v, "item") else v)
+
+
 def study_datetime_ms(date: pd.Series, time: pd.Series, path: Path, row0: int = 0
                       ) -> np.ndarray:
     """StudyDate (YYYYMMDD) + StudyTime (HHMMSS[.fff...], leading zeros dropped) -> int64 ms."""
@@ -66,7 +71,7 @@ def study_datetime_ms(date: pd.Series, time: pd.Series, path: Path, row0: int = 
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise MimicInputError(f"{path}: row {row0 + i + 2} (line): bad StudyDate/StudyTime "
-                              f"{date.iloc[i]!r} / {time.iloc[i]!r}")
+                              f"{_plain(date.iloc[i])} / {_plain(time.iloc[i])}")
     day_ms = d.to_numpy().astype("datetime64[ms]").astype(np.int64)
     frac_ms = np.rint((t - whole) * 1000.0).astype(np.int64)
     return day_ms + ((hh * 3600 + mm * 60 + ss).astype(np.int64) * 1000) + frac_ms

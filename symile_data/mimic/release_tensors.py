@@ -21,6 +21,7 @@ are memory-mapped and read one shard of rows at a time.
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict
 from pathlib import Path
@@ -32,8 +33,11 @@ import pyarrow as pa
 
 from symile_data.io import fingerprint
 from symile_data.io.atomic import atomic_write_json
+from symile_data.io.openfile import torch_load
 from symile_data.io.parquet import ShardSpec, write_parquet_dataset
 from symile_data.schema import mimic_retrieval_schema, mimic_samples_schema
+
+log = logging.getLogger(__name__)
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)[None, :, None, None]
 STD = np.array([0.229, 0.224, 0.225], np.float32)[None, :, None, None]
@@ -62,7 +66,7 @@ def load_tensor(path: Path) -> np.ndarray:
     if path.suffix == ".npy":
         return np.load(path, mmap_mode="r")
     import torch
-    t = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+    t = torch_load(path, map_location="cpu", mmap=True, weights_only=True)
     if not isinstance(t, torch.Tensor):
         raise ReleaseInputError(f"{path}: not a tensor ({type(t).__name__})")
     return t.numpy()
@@ -86,7 +90,13 @@ class ReleaseSplit:
                  split: str):
         self.a, self.rows, self.subject, self.split = arrays, rows, subject, split
         self.num_rows = len(rows)
-        self.inexact = 0
+        # hadm_ids of rows whose CXR is not exact in uint8: a set, since the writer may read a
+        # range twice (size probe, then the shard), and a row counts once
+        self.inexact_hadm: set[int] = set()
+
+    @property
+    def inexact(self) -> int:
+        return len(self.inexact_hadm)
 
     def take_range(self, start: int, stop: int) -> pa.Table:
         i = self.rows[start:stop]
@@ -95,7 +105,6 @@ class ReleaseSplit:
                  for c in range(0, len(i), CXR_CHUNK)]
         cxr = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, 0), np.uint8)
         exact = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, bool)
-        self.inexact += int((~exact).sum())
         n = len(i)
 
         def fsl(x: np.ndarray, typ: pa.DataType) -> pa.Array:
@@ -103,6 +112,7 @@ class ReleaseSplit:
             return pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1), typ),
                                                      flat.shape[1])
         hadm = a["hadm_id"].astype(np.int64)
+        self.inexact_hadm.update(hadm[~exact].tolist())
         return pa.table({
             "key": pa.array(hadm.astype(str)), "subject_id": self.subject[start:stop],
             "hadm_id": hadm, "split": pa.array([self.split] * n),
@@ -207,6 +217,13 @@ def import_tensors(release: str | Path, out: str | Path, seed: int = 0,
                           name="symile-mimic-retrieval", params_hash=h, flags=FLAGS,
                           extra={"n_candidates": k, "seed": seed, "release": str(root)},
                           fingerprint=fp)
+    for split, src in sources.items():
+        if src.inexact:
+            shown = sorted(src.inexact_hadm)
+            log.warning("%s/%s: %d CXR row(s) not exact as uint8 (> %g after re-normalising, or "
+                        "channels differ), kept as the channel mean: hadm_id %s%s", root, split,
+                        src.inexact, TOL, ", ".join(map(str, shown[:20])),
+                        " ..." if len(shown) > 20 else "")
     report = {"rows": {s: src.num_rows for s, src in sources.items()},
               "retrieval_queries": {s: t.num_rows for s, t in retrieval.items()},
               "n_candidates": k, "cxr_inexact_rows": sum(s.inexact for s in sources.values()),

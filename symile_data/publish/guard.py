@@ -35,13 +35,13 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 
 from symile_data import schema as S
 from symile_data.errors import InputError
 from symile_data.io.lineage import manifest_restriction
 from symile_data.io.manifest import MANIFEST, read_manifest, schema_from_b64
 from symile_data.publish import mimic_shapes
+from symile_data.io.openfile import parquet_schema
 
 SOURCE_WORDS = re.compile(r"mimic|physionet", re.IGNORECASE)
 TAR_MEMBERS_READ = 32        # members read from the start of each tar (a few samples)
@@ -78,7 +78,7 @@ def _schema_name_says(name: str | None, where: str) -> list[str]:
 
 def _parquet_says(shard: Path) -> list[str]:
     try:
-        sch = pq.read_schema(shard)
+        sch = parquet_schema(shard)
     except (OSError, ValueError) as e:   # pyarrow raises ArrowInvalid (a ValueError)
         return [f"unreadable Parquet footer ({type(e).__name__}); cannot prove it is not MIMIC"]
     try:

@@ -20,15 +20,16 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import torch
 
+from symile_data.errors import writing
 from symile_data.hashing import sha256_file, sha256_json
 from symile_data.io.atomic import atomic_path, atomic_write_json, read_json, scratch_dir
 from symile_data.io.fingerprint import changes
 from symile_data.io.lock import folder_lock, remove_stale_tmp
 from symile_data.io.manifest import MANIFEST, read_manifest, schema_from_b64
 from symile_data.io.memory import release_unused
+from symile_data.io.openfile import parquet_file, parquet_schema
 from symile_data.io.reader import column_to_numpy, split_files
 from symile_data.publish.guard import export_restriction
 from symile_data.publish.tensorfile import TensorFile
@@ -57,7 +58,7 @@ def dataset_columns(d: Path) -> list[str]:
     if m.get("schema_arrow_b64"):
         return schema_from_b64(m["schema_arrow_b64"]).names
     first = next((s["file"] for i in m["splits"].values() for s in i["shards"]), None)
-    return pq.read_schema(d / first).names if first else []
+    return parquet_schema(d / first).names if first else []
 
 
 def classify(d: Path) -> str | None:
@@ -81,7 +82,7 @@ def iter_column(files: list[Path], columns: list[str],
     groups is assembled from their decoded pieces (143 MB of Arrow memory for a 64 MB ECG
     batch). Per row group, memory is the decode of one batch of one row group."""
     for f in files:
-        pf = pq.ParquetFile(f)
+        pf = parquet_file(f)
         for g in range(pf.num_row_groups):
             for batch in pf.iter_batches(batch_size=batch_rows, row_groups=[g],
                                          columns=columns):
@@ -149,7 +150,7 @@ def named_tmp(path: Path) -> Iterator[Path]:
     the same on every run and the archive is named as the reference's own ``torch.save``.
     The folder is an ``io.atomic.scratch_dir`` (``.<file>.<pid>.tmp/``): one a killed run left
     is swept when the next export takes the lock of OUT (``export_reference``)."""
-    with scratch_dir(path.parent, path.name) as folder:
+    with writing(path), scratch_dir(path.parent, path.name) as folder:
         tmp = folder / path.name
         yield tmp
         with open(tmp, "rb") as f:

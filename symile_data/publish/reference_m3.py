@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 
 from symile_data.io.manifest import read_manifest
+from symile_data.io.openfile import parquet_schema
 from symile_data.io.reader import split_files
 from symile_data.publish.reference import Exporter, fill_rows, find_key, iter_column
 from symile_data.publish.reference_meta import encoder_metadata, reference_metadata
@@ -106,7 +106,7 @@ def export_missingness(ex: Exporter, files: list[Path], n: int, split: str,
                        manifest: dict[str, Any], p: float | None, where: str) -> float | None:
     """Write the three missingness tensors of ``split``; returns the p used (None: none)."""
     cols = [f"{mod}_missing" for mod in MODALITIES]
-    if n == 0 or set(cols) - set(pq.read_schema(files[0]).names):
+    if n == 0 or set(cols) - set(parquet_schema(files[0]).names):
         return None
     flags = torch.zeros(len(cols), n, dtype=torch.int32)   # (3, N), 1 = missing
     pos = 0

@@ -23,10 +23,10 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import torch
 
 from symile_data.io.manifest import read_manifest
+from symile_data.io.openfile import parquet_schema, read_parquet
 from symile_data.io.reader import split_files, table_to_arrays
 from symile_data.publish.reference import (Exporter, TensorFile, batch_rows_for, iter_column,
                                            stream_rows)
@@ -68,7 +68,7 @@ COLUMNS: dict[str, tuple[str, Callable, torch.dtype, Callable[[int], tuple]]] = 
 
 def retrieval_rows(rdir: Path, split: str) -> dict[str, np.ndarray]:
     """Reference long format of one retrieval split: row_ids, label_hadm_id, label (R,)."""
-    t = pq.read_table(split_files(rdir, split), columns=["query_hadm_id", "candidate_hadm_ids",
+    t = read_parquet(split_files(rdir, split), columns=["query_hadm_id", "candidate_hadm_ids",
                                                          "label"])
     a = table_to_arrays(t)
     query = a["query_hadm_id"].astype(np.int64)               # (Q,)
@@ -123,7 +123,7 @@ def export_mimic(sdir: Path, rdir: Path, out: Path) -> dict[str, Any]:
     sm, rm = read_manifest(sdir), read_manifest(rdir)
     ex = Exporter(out, "mimic", [sdir, rdir], {})     # refuses unlabelled MIMIC sources
     ex.record["mimic_derived"] = True   # PhysioNet DUA: local use only, never to a hub
-    widths = {c: int(pq.read_schema(split_files(sdir, next(iter(sm["splits"])))[0])
+    widths = {c: int(parquet_schema(split_files(sdir, next(iter(sm["splits"])))[0])
                      .field(c).type.list_size) for c in ("cxr", "ecg", "labs_percentiles",
                                                           "labs_observed")}
     width = lambda col: widths.get(col, 0)  # noqa: E731

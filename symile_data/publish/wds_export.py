@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from symile_data.hashing import sha256_json
 from symile_data.io.card import find_configs, write_root_card
 from symile_data.io.lock import folder_lock, remove_stale_tmp
 from symile_data.io.manifest import MANIFEST, read_manifest
+from symile_data.io.openfile import parquet_file, parquet_schema
 from symile_data.io.reader import column_to_numpy, split_files
 from symile_data.io.wds import write_wds_dataset
 from symile_data.publish.guard import export_restriction
@@ -88,13 +88,13 @@ class ParquetSampleSource:
         self.units: list[tuple[Path, int, int, int]] = []   # (file, row group, start, rows)
         total = 0
         for f in files:
-            meta = pq.ParquetFile(f).metadata
+            meta = parquet_file(f).metadata
             for g in range(meta.num_row_groups):
                 n = meta.row_group(g).num_rows
                 self.units.append((f, g, total, n))
                 total += n
         self.num_samples = total
-        self.schema = pq.read_schema(files[0]) if files else pa.schema([])
+        self.schema = parquet_schema(files[0]) if files else pa.schema([])
         self.members = {f.name: member_name(f) for f in self.schema}
 
     def rows(self, start: int, stop: int) -> pa.Table:
@@ -103,7 +103,7 @@ class ParquetSampleSource:
             if s + n <= start or s >= stop:
                 continue
             lo, hi = max(start, s), min(stop, s + n)
-            pieces.append(pq.ParquetFile(f).read_row_group(g).slice(lo - s, hi - lo))
+            pieces.append(parquet_file(f).read_row_group(g).slice(lo - s, hi - lo))
         return pa.concat_tables(pieces) if pieces else self.schema.empty_table()
 
     def take_range(self, start: int, stop: int) -> list[dict[str, Any]]:

@@ -21,11 +21,11 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import torch
 from torch import Tensor
 
 from symile_data.io.memory import release_unused
+from symile_data.io.openfile import parquet_file
 from symile_data.io.reader import ParquetIterable, ParquetMapDataset, split_files
 from symile_data.train.config import EvalConfig
 from symile_data.train.loss import clip_scores, mip_scores
@@ -144,7 +144,7 @@ def m3_candidates(files: Sequence[Path]) -> tuple[np.ndarray, np.ndarray, np.nda
     obs, cls, pos = [], [], 0
     uniq, first = pa.array([], pa.string()), np.zeros(0, np.int64)
     for f in files:
-        for b in pq.ParquetFile(f).iter_batches(batch_size=CANDIDATE_BATCH, columns=cols):
+        for b in parquet_file(f).iter_batches(batch_size=CANDIDATE_BATCH, columns=cols):
             t = pa.Table.from_batches([b])
             miss = [t[c].to_numpy(zero_copy_only=False) for c in cols[2:]]
             obs.append(~(miss[0] | miss[1] | miss[2]))
@@ -246,7 +246,7 @@ def _mimic_store(model, files: Sequence[Path], cfg: EvalConfig, device
     """Every row's (ecg, labs, cxr) embeddings in stores (RAM or disk), and hadm_id per row."""
     stores: dict[str, EmbeddingStore] = {}
     hadm, pos = [], 0
-    n_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    n_rows = sum(parquet_file(f).metadata.num_rows for f in files)
     batches = ParquetIterable(files, columns=list(model.columns) + ["hadm_id"],
                               batch_size=cfg.batch_size)
     for batch in batches:

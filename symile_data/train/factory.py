@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 
+from symile_data.io.openfile import parquet_schema, torch_load
 from symile_data.io.reader import ParquetIterable, split_files
 from symile_data.train.config import TrainConfig
 from symile_data.train.missing import observed_moments
@@ -21,7 +21,7 @@ MIMIC_ARCH = ("cxr_encoder", "ecg_encoder", "cnn_width", "cxr_pool", "ecg_pool")
 
 def _list_size(dataset_dir: Path, column: str) -> int:
     files = split_files(dataset_dir, "train")
-    schema = pq.read_schema(files[0])
+    schema = parquet_schema(files[0])
     if column not in schema.names:
         raise ValueError(f"{files[0]}: missing column '{column}' (has {', '.join(schema.names)})")
     t = schema.field(column).type
@@ -95,7 +95,7 @@ def load_checkpoint_model(path: str | Path, map_location: str | torch.device = "
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no checkpoint (train first)")
-    payload = torch.load(path, map_location=map_location, weights_only=False)
+    payload = torch_load(path, map_location=map_location, weights_only=False)
     model = build_from_spec(payload["spec"])
     model.load_state_dict(payload["model"])
     return model.eval(), payload

@@ -39,6 +39,7 @@ from symile_data.io import fingerprint
 from symile_data.io.fingerprint import reuse_or_reset
 from symile_data.io.atomic import atomic_write_bytes, atomic_write_json, read_json
 from symile_data.io.manifest import read_manifest
+from symile_data.io.openfile import torch_load
 from symile_data.io.reader import ParquetIterable, split_files
 from symile_data.kernels import apply_threads
 from symile_data.progress import progress
@@ -197,7 +198,7 @@ def _train(dataset_dir: Path, out_dir: Path, kind: str, loss: str, cfg: TrainCon
           "metrics_bytes": 0, "running": 0.0, "seen": 0}     # running/seen: loss since last log
     metrics_path = out_dir / "metrics.jsonl"
     if last_path.exists():
-        ck = torch.load(last_path, map_location=dev, weights_only=False)
+        ck = torch_load(last_path, map_location=dev, weights_only=False)
         if ck["params_hash"] != h:             # the fingerprint said same run: a foreign file
             raise ValueError(f"{last_path}: checkpoint of other params ({ck['params_hash']} != "
                              f"{h}); remove {out_dir} to start over")

@@ -93,3 +93,20 @@ def test_repo_params_sections_load():
     load_section(TinyModelsConfig, "features_tiny_models", REPO / "params.yaml")
     load_section(FeaturesConfig, "features_m3", REPO / "params.yaml")
     load_section(JoinConfig, "m3_shards", REPO / "params.yaml")
+
+
+def test_unloadable_local_model_is_one_line_naming_it(tmp_path, capsys):
+    """A local model folder whose config.json is cut short: one ModelUnavailable (an input
+    error) naming the folder and why, one line through the error boundary, no traceback."""
+    import argparse
+    from transformers import AutoTokenizer
+    from symile_data.features.encoders import load_pretrained
+    from symile_data.stage import guarded
+    model = tmp_path / "xlm-roberta"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "xlm-roberta", ')
+    with pytest.raises(ModelUnavailable, match=f"local directory '{model}'"):
+        load_pretrained(AutoTokenizer, str(model), None)
+    rc = guarded(lambda a: load_pretrained(AutoTokenizer, str(model), None), argparse.Namespace())
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and str(model) in err[0], err

@@ -1,5 +1,4 @@
 """Parquet / WebDataset writers: naming, markers, manifest, resume, determinism, validation."""
-import io
 import json
 import tarfile
 

@@ -198,3 +198,19 @@ def test_sentence_pool_errors(tmp_path):
     p.write_text(json.dumps({"xx": ["hi"]}))
     with pytest.raises(ValueError, match=r"unknown language code\(s\) \['xx'\]"):
         load_sentences(p, ["en"], rows)
+
+
+def test_mp3_cut_short_with_its_header_intact_is_a_failed_clip(tmp_path):
+    """An MP3 cut to 40% keeps its Xing header's length (2 s): the decodable audio (~0.5 s)
+    is what counts, so the clip is failed naming the file, not "ok" with the header's 2 s."""
+    x = (np.sin(np.arange(22050 * 2) * 0.05) * 0.3).astype(np.float32)
+    whole = tmp_path / "whole.mp3"
+    sf.write(whole, x, 22050, format="MP3")
+    cut = tmp_path / "common_voice_en_1.mp3"
+    cut.write_bytes(whole.read_bytes()[:int(whole.stat().st_size * 0.4)])
+    assert speech.clip_info(whole) == (22050, 2.0)
+    with pytest.raises(speech.SpeechError, match=r"common_voice_en_1.mp3: truncated audio: 0\.\d+ s"):
+        speech.clip_info(cut)
+    row = common_voice_clip(("en", "hello", str(cut), "en"))
+    assert row["status"] == "failed" and "truncated audio" in row["error"], row
+    assert row["duration_s"] is None

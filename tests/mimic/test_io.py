@@ -123,3 +123,23 @@ def test_labevents_parquet_of_another_input_is_not_reused(synth_small, tmp_path)
     out.write_bytes(want[:-100])                                 # damaged
     convert_labevents(src, out)
     assert out.read_bytes() == want
+
+
+def test_bad_cxr_studytime_names_file_row_column_and_value(tmp_path):
+    """A StudyTime Arrow cannot read as a number ('12:30') and one out of range (25:00:00):
+    both name the file, the row (line) and the value, with plain numbers (no np.int64(...))."""
+    import gzip
+    from symile_data.mimic.config import CXR_FILES
+    from symile_data.mimic.csvstream import MimicInputError
+    from symile_data.mimic.readers import cxr_blocks
+    path = tmp_path / CXR_FILES["metadata"]
+    for bad, want in (("12:30", r"row 4 \(line\): column StudyTime: '12:30' is not a double"),
+                      ("250000", r"row 4 \(line\): bad StudyDate/StudyTime 21800101 / 250000\.0$")):
+        rows = ["dicom_id,subject_id,study_id,ViewPosition,StudyDate,StudyTime"] + \
+            [f"d{i},1,2,PA,21800101,{120000 + i}.5" for i in range(5)]
+        rows[3] = f"d2,1,2,PA,21800101,{bad}"
+        with gzip.open(path, "wt") as f:
+            f.write("\n".join(rows) + "\n")
+        with pytest.raises(MimicInputError, match=want) as e:
+            list(cxr_blocks(tmp_path))
+        assert str(e.value).startswith(f"{path}: ")

@@ -185,3 +185,21 @@ def test_import_of_another_release_over_the_first_gives_its_shards(fake, tmp_pat
             assert (got / p.name).read_bytes() == p.read_bytes(), p.name
         assert (got / "manifest.json").read_text().replace(str(b), "") == \
             (want / "manifest.json").read_text().replace(str(b), "")
+
+
+def test_one_altered_cxr_row_counts_once_and_is_logged(fake, tmp_path, caplog):
+    """One train CXR row altered (channel 1 no longer the grayscale of the others): the report
+    counts 1 row (the writer reads a range twice: size probe + shard) and a WARNING names it."""
+    import logging
+    rel = tmp_path / "rel"
+    shutil.copytree(fake["release"], rel)
+    path = next(p for p in rel.rglob("cxr_train.pt"))
+    cxr = torch.load(path).clone()
+    cxr[0, 1] += 0.3
+    torch.save(cxr, path)
+    hadm = int(torch.load(path.with_name("hadm_id_train.pt"))[0])
+    with caplog.at_level(logging.WARNING, logger="symile_data.mimic.release_tensors"):
+        rep = import_tensors(rel, tmp_path / "imported")
+    assert rep["cxr_inexact_rows"] == 1
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and "1 CXR row(s)" in warned[0] and f"hadm_id {hadm}" in warned[0]
