@@ -9,9 +9,12 @@ command call :func:`pin_kernels` first. ``SYMILE_KERNELS`` picks the mode:
 - ``portable`` (default): the kernels every x86-64 CPU runs, the same everywhere:
   ATen's scalar ("default") kernels, MKL in its SSE2 "COMPATIBLE" path in STRICT mode (results
   independent of the thread count), oneDNN capped at SSE4.1, numpy's dispatched SIMD loops off
-  (its baseline only), and a fixed intra-op thread count (``SYMILE_THREADS``, default 2) since
-  a parallel reduction's order follows its thread count. Cost on the demo: README
-  "Reproducibility".
+  (its baseline only), glibc's libm without its FMA / AVX2 variants (Python's ``0.999 ** k``
+  in AdamW's bias correction differs in the last bit between an FMA CPU and one without), and
+  a fixed intra-op thread count (``SYMILE_THREADS``, default 2) since a parallel reduction's
+  order follows its thread count. glibc reads ``GLIBC_TUNABLES`` only when a process starts,
+  so the first call re-executes the process once with the pinned environment (a few ms,
+  before anything heavy is loaded). Cost on the demo: README "Reproducibility".
 - ``native``: leave every choice to the libraries (fastest; bytes may differ by CPU).
 
 Portable mode overrides these variables (an ``OMP_NUM_THREADS`` left in a shell would otherwise
@@ -29,6 +32,10 @@ log = logging.getLogger("symile_data.kernels")
 MODES = ("portable", "native")
 # numpy's dispatch targets above its baseline: numpy 2 names (X86_V3 ...) and numpy 1 names;
 # a name this numpy does not dispatch only gives an ImportWarning
+# glibc >= 2.33 names, then the older *_Usable names (an unknown name is ignored)
+_GLIBC_HWCAPS = ("glibc.cpu.hwcaps=-AVX2,-FMA,-FMA4,-AVX512F,-AVX2_Usable,-FMA_Usable,"
+                 "-FMA4_Usable,-AVX512F_Usable")
+_REEXEC = "SYMILE_KERNELS_PINNED"   # set in the re-executed process: exec once only
 _NUMPY_SIMD = ("X86_V3 X86_V4 AVX512_ICL AVX512_SPR AVX2 FMA3 AVX512F AVX512CD AVX512_KNL "
                "AVX512_KNM AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR "
                "AVX512_FP16 F16C AVX SSE41 SSE42 POPCNT")
@@ -40,7 +47,7 @@ def portable_env(threads: int) -> dict[str, str]:
     return {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE,STRICT",
             "ONEDNN_MAX_CPU_ISA": "SSE41", "DNNL_MAX_CPU_ISA": "SSE41",
             "NPY_DISABLE_CPU_FEATURES": _NUMPY_SIMD,
-            "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n}
+            "GLIBC_TUNABLES": _GLIBC_HWCAPS, "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n}
 
 
 def pin_kernels(mode: str | None = None) -> dict[str, str]:
@@ -60,7 +67,18 @@ def pin_kernels(mode: str | None = None) -> dict[str, str]:
         raise ValueError(f"SYMILE_THREADS={threads!r}: expected a positive integer")
     wanted = portable_env(int(threads))
     os.environ.update(wanted)
+    if os.environ.get(_REEXEC) != wanted["GLIBC_TUNABLES"] and _reexec_allowed():
+        os.environ[_REEXEC] = wanted["GLIBC_TUNABLES"]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
     return wanted
+
+
+def _reexec_allowed() -> bool:
+    """Only a process started from a command line that can be run again as it was."""
+    argv = getattr(sys, "orig_argv", None)
+    return bool(argv) and len(argv) > 1 and argv[1] not in ("-c", "-") and sys.executable
 
 
 def pinned_threads() -> int | None:

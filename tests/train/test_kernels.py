@@ -83,3 +83,28 @@ def test_pin_sets_the_environment_only_before_torch_loads(monkeypatch):
     bad = subprocess.run([sys.executable, "-c", code], env={**env, "SYMILE_KERNELS": "fast"},
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "SYMILE_KERNELS='fast'" in bad.stderr
+
+
+def test_pin_restarts_once_so_libm_runs_without_fma(tmp_path):
+    """glibc picks its FMA variants of pow / exp / log when the process starts: Python's
+    ``0.999 ** k`` (AdamW's bias correction) differs in the last bit between an FMA CPU and one
+    without. The pin re-executes the script once with GLIBC_TUNABLES set, so it computes what a
+    process started without FMA variants computes."""
+    body = ("import hashlib, os, sys\n"
+            "v = [0.999 ** k for k in range(1, 3000)] + [0.9 ** k for k in range(1, 3000)]\n"
+            "print(hashlib.md5(repr(v).encode()).hexdigest(), os.getpid())\n")
+    script = tmp_path / "s.py"
+    script.write_text("from symile_data.kernels import pin_kernels\npin_kernels()\n" + body)
+    env = {k: v for k, v in os.environ.items()
+           if k not in portable_env(1) and k not in ("SYMILE_KERNELS", "SYMILE_KERNELS_PINNED")}
+    env["PYTHONPATH"] = str(REPO)
+
+    def run(cmd, **extra):
+        return subprocess.run(cmd, env={**env, **extra}, capture_output=True, text=True,
+                              check=True).stdout.split()[0]
+    pinned = run([sys.executable, str(script)])
+    no_fma = run([sys.executable, "-c", body], GLIBC_TUNABLES=portable_env(1)["GLIBC_TUNABLES"])
+    assert pinned == no_fma
+    native = run([sys.executable, str(script)], SYMILE_KERNELS="native")
+    if "fma" in Path("/proc/cpuinfo").read_text():
+        assert native != pinned        # this CPU has FMA: the pin is what makes them equal
