@@ -50,6 +50,11 @@ def _train(tmp: Path, ds: Path, params: Path, cpu: str, mode: str) -> dict:
     out = tmp / f"{mode}-{cpu}" / "run"
     env = {k: v for k, v in os.environ.items() if k not in portable_env(1)}
     env.update(PYTHONPATH=str(REPO), SYMILE_DATA_PROGRESS="off", SYMILE_KERNELS=mode)
+    if mode == "portable":
+        # what the pin's one re-exec would set: under qemu-user an execve runs natively, so
+        # the pinned environment is given from the start and the pin does not re-execute
+        tunables = portable_env(1)["GLIBC_TUNABLES"]
+        env.update(GLIBC_TUNABLES=tunables, SYMILE_KERNELS_PINNED=tunables)
     cmd = [sys.executable, str(REPO / "pipelines/mimic_train.py"), "--dataset", str(ds),
            "--method", "symile", "--out", str(out), "--params", str(params)]
     if cpu != "host":

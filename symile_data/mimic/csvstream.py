@@ -97,18 +97,22 @@ def bad_value(path: Path, columns: dict[str, pa.DataType], block_bytes: int) -> 
         convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in numeric},
                                              include_columns=numeric))
     row = 0
-    for batch in reader:
-        for c in numeric:
-            text = batch.column(c).to_pandas()
-            num = pd.to_numeric(text, errors="coerce")
-            bad = (num.isna() & text.notna() & (text.str.strip() != "")).to_numpy().copy()
-            if pa.types.is_integer(columns[c]):
-                bad |= (num.notna() & (num != num.round())).to_numpy()
-            if bad.any():
-                i = int(bad.argmax())
-                return (f"{path}: row {row + i + 2} (line): column {c}: {text.iloc[i]!r} is not "
-                        f"{'an' if str(columns[c])[0] in 'aeiou' else 'a'} {columns[c]}")
-        row += batch.num_rows
+    try:                                 # streamed: one block of text at a time
+        for batch in reader:
+            for c in numeric:
+                text = batch.column(c).to_pandas()
+                num = pd.to_numeric(text, errors="coerce")
+                bad = (num.isna() & text.notna() & (text.str.strip() != "")).to_numpy().copy()
+                if pa.types.is_integer(columns[c]):
+                    bad |= (num.notna() & (num != num.round())).to_numpy()
+                if bad.any():
+                    i = int(bad.argmax())
+                    return (f"{path}: row {row + i + 2} (line): column {c}: {text.iloc[i]!r} "
+                            f"is not {'an' if str(columns[c])[0] in 'aeiou' else 'a'} "
+                            f"{columns[c]}")
+            row += batch.num_rows
+    except (pa.ArrowInvalid, OSError):   # not a value: the CSV itself is malformed there
+        return None
     return None
 
 

@@ -76,11 +76,14 @@ def _schema_name_says(name: str | None, where: str) -> list[str]:
     return [f"{where} schema is '{name}'"] if name and name.lower().startswith("mimic") else []
 
 
-def _parquet_says(shard: Path) -> list[str]:
+def _parquet_says(shard: Path, strict: bool = False) -> list[str]:
     try:
         sch = parquet_schema(shard)
-    except (OSError, ValueError) as e:   # pyarrow raises ArrowInvalid (a ValueError)
-        return [f"unreadable Parquet footer ({type(e).__name__}); cannot prove it is not MIMIC"]
+    except (OSError, ValueError) as e:   # InputError naming the file (io.openfile)
+        if strict:                       # an exporter: the unreadable file is the error
+            raise
+        why = type(e.__cause__ or e).__name__
+        return [f"unreadable Parquet footer ({why}); cannot prove it is not MIMIC"]
     try:
         rows = mimic_shapes.first_row_says(shard, sch, "Parquet")
     except (OSError, ValueError) as e:
@@ -118,25 +121,29 @@ def _tar_says(shard: Path) -> list[str]:
     return _columns_say(sorted(fields), "tar") + list(dict.fromkeys(shapes))
 
 
-def _shard_says(shard: Path) -> list[str]:
-    """By content: Parquet (magic ``PAR1``) or tar, whatever the suffix's case says."""
+def _shard_says(shard: Path, strict: bool = False) -> list[str]:
+    """By content: Parquet (magic ``PAR1``) or tar, whatever the suffix's case says.
+    ``strict``: an unreadable Parquet shard raises its one-line error instead."""
     suffix = shard.suffix.lower()
     if suffix == ".parquet":
-        return _parquet_says(shard)
+        return _parquet_says(shard, strict)
     if suffix == ".tar":
         return _tar_says(shard)
     with open(shard, "rb") as f:
         head = f.read(4)
     if head == b"PAR1":
-        return _parquet_says(shard)
+        return _parquet_says(shard, strict)
     if tarfile.is_tarfile(shard):
         return _tar_says(shard)
     return [f"neither Parquet nor tar ({shard.suffix or 'no suffix'}); cannot prove it is "
             f"not MIMIC"]
 
 
-def mimic_evidence(dataset_dir: Path, manifest: dict[str, Any] | None = None) -> list[str]:
-    """Every reason to call the dataset in ``dataset_dir`` MIMIC-derived ([] = none found)."""
+def mimic_evidence(dataset_dir: Path, manifest: dict[str, Any] | None = None,
+                   strict: bool = False) -> list[str]:
+    """Every reason to call the dataset in ``dataset_dir`` MIMIC-derived ([] = none found).
+    ``strict`` (exporters, which must read every shard anyway): an unreadable Parquet shard
+    raises its one-line error naming the file instead of counting as unprovable."""
     m = read_manifest(dataset_dir) if manifest is None else manifest
     found = []
     flags = m.get("flags") or {}
@@ -162,7 +169,7 @@ def mimic_evidence(dataset_dir: Path, manifest: dict[str, Any] | None = None) ->
     for info in (m.get("splits") or {}).values():
         for entry in info.get("shards", []):
             shard = Path(dataset_dir) / entry["file"]
-            for finding in _shard_says(shard) if shard.exists() else []:
+            for finding in _shard_says(shard, strict) if shard.exists() else []:
                 by_shard.setdefault(finding, []).append(shard.name)
     found += [f"{finding} in shard {names[0]}" + (f" and {len(names) - 1} more"
                                                    if len(names) > 1 else "")
@@ -210,7 +217,7 @@ def export_restriction(dataset_dir: str | Path, manifest: dict[str, Any] | None 
     m = read_manifest(d) if manifest is None else manifest
     if manifest_restriction(m):
         return True
-    evidence = mimic_evidence(d, m)
+    evidence = mimic_evidence(d, m, strict=True)
     if evidence:
         raise UnlabelledMimic(
             f"{d / MANIFEST}: refusing to export '{m.get('name')}': it is MIMIC-derived "
