@@ -189,7 +189,11 @@ def _train(dataset_dir: Path, out_dir: Path, kind: str, loss: str, cfg: TrainCon
     if world > 1:
         net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda"
                                       else None)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # fused: one kernel with IEEE sqrt on every CPU; the default per-op step takes the square
+    # root through MKL VML, whose float32 result differed between this CPU and emulated ones
+    # (bench/cross_cpu.py), so checkpoints were not the same bytes everywhere
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                            fused=True)
     # O(N) negative permutations over the global batch: the same seed, so the same draws, on
     # every rank (each rank computes the loss of the whole gathered batch)
     gen = torch.Generator().manual_seed(cfg.seed)
