@@ -94,6 +94,7 @@ def test_missing_train_stage_reads_its_section(tmp_path, monkeypatch):
     monkeypatch.setattr("symile_data.train.loop.train",
                         lambda data, out, kind, loss, cfg, device=None: seen.update(
                             kind=kind, loss=loss, epochs=cfg.epochs, lr=cfg.lr))
+    monkeypatch.chdir(tmp_path)      # the stage locks its --out (relative): not in the repo
     assert _call(REPO, argv + ["--params", str(tmp_path / "params.yaml")]) == 0
     assert seen == {"kind": "m3", "loss": "symile", "epochs": 7,
                     "lr": params["m3_missing_train"]["lr"]}
