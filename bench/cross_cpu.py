@@ -4,7 +4,7 @@ Runs the ``mimic_train`` stage script (ResNet CNNs, linear heads, the Symile los
 GEMM, elementwise and reduction kernels) on a tiny generated dataset, once on this CPU and once
 under ``qemu-x86_64 -cpu MODEL`` for each MODEL (user-mode emulation: CPUID reports that CPU,
 so torch, MKL, oneDNN, numpy and glibc's libm pick that CPU's kernels), in both kernel modes
-(``SYMILE_KERNELS=portable``, the default: AVX2 + FMA CPUs only; ``baseline``; ``native``). Prints JSON: md5 of every output
+(``SYMILE_KERNELS=portable``, the default, and ``native``). Prints JSON: md5 of every output
 file per (mode, cpu) and, per mode, whether every CPU wrote the same bytes.
 
     apt-get install qemu-user     # once
@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "train"))
 from train_helpers import mimic_table, write_dataset  # noqa: E402
 
-from symile_data.kernels import cpu_has_v3, portable_env  # noqa: E402
+from symile_data.kernels import portable_env  # noqa: E402
 
 FILES = ("last.pt", "best.pt", "metrics.jsonl", "done.json")
 
@@ -53,7 +53,7 @@ def _train(tmp: Path, ds: Path, params: Path, cpu: str, mode: str) -> dict:
     if mode != "native":
         # what the pin's one re-exec would set: under qemu-user an execve runs natively, so
         # the pinned environment is given from the start and the pin does not re-execute
-        tunables = portable_env(1, mode)["GLIBC_TUNABLES"]
+        tunables = portable_env(1)["GLIBC_TUNABLES"]
         env.update(GLIBC_TUNABLES=tunables, SYMILE_KERNELS_PINNED=tunables)
     cmd = [sys.executable, str(REPO / "pipelines/mimic_train.py"), "--dataset", str(ds),
            "--method", "symile", "--out", str(out), "--params", str(params)]
@@ -71,7 +71,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cpus", default="Nehalem,Haswell",
                     help="qemu CPU models to emulate besides this CPU (qemu-x86_64 -cpu help)")
-    ap.add_argument("--modes", default="portable,baseline,native")
+    ap.add_argument("--modes", default="portable,native")
     ap.add_argument("--out", default=None, help="keep the runs here (default: a temp dir)")
     args = ap.parse_args()
     if not shutil.which("qemu-x86_64"):
@@ -83,10 +83,7 @@ def main() -> int:
     ds, params = _dataset(tmp)
     import torch
     cpus = ["host"] + args.cpus.split(",")
-    v3 = {"host": cpu_has_v3(), "Nehalem": False, "Westmere": False, "SandyBridge": False,
-          "IvyBridge": False}          # qemu models without AVX2 + FMA: no portable run
-    runs = {mode: {cpu: _train(tmp, ds, params, cpu, mode) for cpu in cpus
-                   if mode != "portable" or v3.get(cpu, True)}
+    runs = {mode: {cpu: _train(tmp, ds, params, cpu, mode) for cpu in cpus}
             for mode in args.modes.split(",")}
     same = {mode: len({json.dumps(r.get("md5")) for r in by_cpu.values()}) == 1
             and all("md5" in r for r in by_cpu.values()) for mode, by_cpu in runs.items()}

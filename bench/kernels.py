@@ -1,10 +1,10 @@
-"""What pinned kernels cost: the demo's training stages with SYMILE_KERNELS=native vs portable.
+"""What pinned kernels cost: the demo's training stages under SYMILE_KERNELS=native vs portable.
 
 Runs the ``m3_train``, ``mimic_train`` and ``xor_train`` stage scripts (Symile) on the shards of
 a finished demo (``bench/e2e.py --keep DIR`` or the repository's own ``data/``), with the
-epochs cut by ``--epochs-scale`` so a pair of runs takes minutes, alternating the two modes
+epochs cut by ``--epochs-scale`` so a set of runs takes minutes, alternating the modes
 ``--reps`` times. Prints JSON: per stage and mode, the median CPU seconds (user + sys of the
-stage process) and wall seconds, and the portable / native ratio of each.
+stage process) and wall seconds, and each pinned mode's ratio to native.
 
     python bench/kernels.py --root DIR [--reps 2] [--epochs-scale 0.1]
 """
@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+MODES = ("native", "portable")
 STAGES = {  # stage script, params section, dataset under ROOT, extra args
     "m3_train": ("pipelines/m3_train.py", "m3_train", "data/m3/shards/symile-m3-2-demo", []),
     "mimic_train": ("pipelines/mimic_train.py", "mimic_train", "data/mimic/shards/symile-mimic",
@@ -76,14 +77,15 @@ def main() -> int:
         tmp = Path(d)
         params = _params(root, args.epochs_scale, tmp)
         for stage in args.stages.split(","):
-            runs: dict[str, list[dict]] = {"native": [], "portable": []}
+            runs: dict[str, list[dict]] = {m: [] for m in MODES}
             for rep in range(args.reps):
-                for mode in ("native", "portable"):             # alternated: same load
+                for mode in MODES:                              # alternated: same load
                     runs[mode].append(_run(stage, mode, root, params, tmp / f"{stage}-{mode}-{rep}"))
             med = {m: {k: statistics.median(r[k] for r in rs) for k in ("cpu_s", "wall_s")}
                    for m, rs in runs.items()}
-            out["stages"][stage] = {**med, "portable_over_native": {
-                k: round(med["portable"][k] / med["native"][k], 2) for k in ("cpu_s", "wall_s")}}
+            out["stages"][stage] = {**med, **{f"{m}_over_native": {
+                k: round(med[m][k] / med["native"][k], 2) for k in ("cpu_s", "wall_s")}
+                for m in MODES[1:]}}
     out["load_avg_end"] = os.getloadavg()
     print(json.dumps(out, indent=1))
     return 0

@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from train_helpers import mimic_table, write_dataset
-from symile_data.kernels import cpu_has_v3, pin_kernels, portable_env
+from symile_data.kernels import pin_kernels, portable_env
 
 REPO = Path(__file__).resolve().parents[2]
 CAP = torch.backends.cpu.get_cpu_capability()     # this CPU's best ATen kernels, e.g. AVX512
@@ -56,7 +56,7 @@ def _train(setup, name: str, cpu: dict, kernels: str | None) -> dict[str, bytes]
 
 
 def test_two_kernel_settings_train_identical_bytes(setup):
-    # the default (portable); baseline and emulated CPUs: bench/cross_cpu.py
+    # emulated CPUs: bench/cross_cpu.py
     a = _train(setup, "portable-a", CPU_A, None)
     b = _train(setup, "portable-b", CPU_B, None)
     assert [f for f in FILES if a[f] != b[f]] == []
@@ -80,8 +80,7 @@ def test_pin_sets_the_environment_only_before_torch_loads(monkeypatch):
            "ATEN_CPU_CAPABILITY": "avx2", "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True).stdout.split()
-    want = ["avx2", "AVX2", "3"] if cpu_has_v3() else ["default", "DEFAULT", "3"]
-    assert out == want                             # portable overrides what the shell had
+    assert out == ["default", "DEFAULT", "3"]      # portable overrides what the shell had
     bad = subprocess.run([sys.executable, "-c", code], env={**env, "SYMILE_KERNELS": "fast"},
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "SYMILE_KERNELS='fast'" in bad.stderr
@@ -90,7 +89,7 @@ def test_pin_sets_the_environment_only_before_torch_loads(monkeypatch):
 def test_pin_restarts_once_so_libm_runs_without_fma(tmp_path):
     """glibc picks its FMA variants of pow / exp / log when the process starts: Python's
     ``0.999 ** k`` (AdamW's bias correction) differs in the last bit between an FMA CPU and one
-    without. The baseline pin re-executes the script once with GLIBC_TUNABLES set, so it
+    without. The pin re-executes the script once with GLIBC_TUNABLES set, so it
     computes what a process started without FMA variants computes."""
     body = ("import hashlib, os, sys\n"
             "v = [0.999 ** k for k in range(1, 3000)] + [0.9 ** k for k in range(1, 3000)]\n"
@@ -104,19 +103,10 @@ def test_pin_restarts_once_so_libm_runs_without_fma(tmp_path):
     def run(cmd, **extra):
         return subprocess.run(cmd, env={**env, **extra}, capture_output=True, text=True,
                               check=True).stdout.split()[0]
-    pinned = run([sys.executable, str(script)], SYMILE_KERNELS="baseline")
-    no_fma = run([sys.executable, "-c", body],
-                 GLIBC_TUNABLES=portable_env(1, "baseline")["GLIBC_TUNABLES"])
+    pinned = run([sys.executable, str(script)])
+    no_fma = run([sys.executable, "-c", body], GLIBC_TUNABLES=portable_env(1)["GLIBC_TUNABLES"])
     assert pinned == no_fma
     native = run([sys.executable, str(script)], SYMILE_KERNELS="native")
     if "fma" in Path("/proc/cpuinfo").read_text():
         assert native != pinned        # this CPU has FMA: the pin is what makes them equal
 
-
-def test_portable_needs_avx2_and_fma(tmp_path):
-    info = tmp_path / "cpuinfo"
-    info.write_text("processor : 0\nflags : fpu sse2 avx avx2 fma bmi2\n")
-    assert cpu_has_v3(str(info))
-    info.write_text("processor : 0\nflags : fpu sse2 sse4_2 popcnt\n")      # a Nehalem
-    assert not cpu_has_v3(str(info))
-    assert not cpu_has_v3(str(tmp_path / "missing"))
