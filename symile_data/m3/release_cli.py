@@ -16,7 +16,9 @@ FLAGS = ("source", "config", "hub_repo", "hub_revision", "cache_dir", "local_dir
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--params", default="params.yaml", help="params file (section m3_release)")
+    # the profile's file: the main params.yaml has no m3_release section
+    p.add_argument("--params", default="profiles/m3-release/params.yaml",
+                   help="params file with an m3_release section (default %(default)s)")
     p.add_argument("--out", default="data/m3/release", help="import root (default %(default)s)")
     for name in FLAGS:
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None,

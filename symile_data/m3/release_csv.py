@@ -1,6 +1,7 @@
 """The released split CSVs of Symile-M3 as an import source (``m3_release.source: csv``).
 
-``{csv_dir}/{config}/{split}.csv`` (also accepted: ``{csv_dir}/.csv_files/{config}/``), the
+``{csv_dir}/.csv_files/{config}/{split}.csv`` (the published layout; also accepted:
+``{csv_dir}/{config}/`` and ``csv_dir`` = the config's CSV folder, see ``config_dir``), the
 reference generator's output with the columns lang, audio_path, audio_filename, cls,
 image_path, cls_id, target_text, text. ``image_path`` is relative to the ImageNet extraction
 folder (``ILSVRC/Data/CLS-LOC/train/{synset}/{file}.JPEG``), ``audio_path`` to the Common Voice
@@ -24,11 +25,27 @@ CSV_COLUMNS = ("lang", "audio_path", "audio_filename", "cls", "image_path", "cls
 
 
 def config_dir(csv_dir: Path, config: str) -> Path:
-    for d in (csv_dir / config, csv_dir / ".csv_files" / config):
-        if d.is_dir():
+    """The folder holding ``{split}.csv`` of ``config``. ``csv_dir`` may be the release root
+    (the published layout: Parquet ``{config}/`` folders beside ``.csv_files/{config}/``), its
+    ``.csv_files/`` folder, or the config's CSV folder itself; the first candidate that holds a
+    ``train.csv`` wins (a root's ``{config}/`` may hold only the Parquet shards)."""
+    tried = [csv_dir / ".csv_files" / config, csv_dir / config, csv_dir]
+    for d in tried:
+        if (d / "train.csv").is_file():
             return d
-    raise FileNotFoundError(f"{csv_dir}: no {config}/ or .csv_files/{config}/ folder with "
-                            f"train.csv, val.csv, test.csv")
+    raise FileNotFoundError(
+        f"{csv_dir}: no split CSVs of {config} (looked for "
+        f"{', '.join(str(d / 'train.csv') for d in tried)}); give --csv-dir the release root "
+        f"(holding .csv_files/{config}/) or its .csv_files/ folder")
+
+
+def translations_file(csv_dir: Path) -> Path:
+    """``translations.json`` at the release root: ``csv_dir`` itself, or above it when
+    ``csv_dir`` is the root's ``.csv_files/`` or ``.csv_files/{config}/`` folder."""
+    for d in (csv_dir, *csv_dir.parents[:2]):
+        if (d / "translations.json").is_file():
+            return d / "translations.json"
+    return csv_dir / "translations.json"      # absent: the importer's error names it
 
 
 def _read(path: str) -> tuple[bytes | None, str | None]:

@@ -163,14 +163,17 @@ def import_release(cfg: M3ReleaseConfig, out: str | Path,
     w, synsets = config_w(cfg.config), load_classes().synsets
     if cfg.source == "csv":
         root = Path(cfg.csv_dir)
+        release_csv.config_dir(root, cfg.config)      # no CSVs: say so before anything else
         batches = release_csv.csv_batches(cfg, root)
     else:
         root = (hub_download(cfg.hub_repo, cfg.config, cfg.hub_revision, cfg.cache_dir,
                              cfg.retries, download) if cfg.source == "hub" else Path(cfg.local_dir))
         batches = parquet_batches(root, cfg.config, cfg.batch_rows)
-    tr = Path(cfg.translations) if cfg.translations else root / "translations.json"
+    tr = Path(cfg.translations) if cfg.translations else \
+        release_csv.translations_file(root) if cfg.source == "csv" else root / "translations.json"
     if not tr.is_file():
-        raise ReleaseError(f"{tr}: translations.json not found (set m3_release.translations)")
+        raise ReleaseError(f"{tr}: translations.json not found (set m3_release.translations, "
+                           f"flag --translations)")
     write_translations(tr, out)
     fp = parts_fingerprint(cfg, root)
     reuse_or_reset(out / PARTS_DIR / cfg.config, fp, f"import parts of {cfg.config}")

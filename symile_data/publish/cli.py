@@ -55,7 +55,7 @@ def _export_reference_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", type=Path, help="M3 training dataset, or MIMIC samples (+ retrieval)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--retrieval", type=Path, help="MIMIC retrieval dataset dir (default: "
-                   "found under DIR)")
+                   "found under DIR, or beside DIR as the import writes it)")
     p.add_argument("--missingness-prob", type=float, help="M3 missingness p used in file "
                    "names, when the manifest does not record it")
     p.add_argument("--text-enc-hidden-sz", type=int, help="M3 text model hidden size for "

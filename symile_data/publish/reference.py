@@ -275,6 +275,13 @@ def export_reference(src: str | Path, out: str | Path, *, retrieval: str | Path 
             raise ValueError(f"{retrieval}: not a MIMIC retrieval dataset (needs columns "
                              f"{sorted(RETRIEVAL_COLUMNS)})")
         kinds["retrieval"] = [Path(retrieval)]
+    if "mimic" in kinds and "retrieval" not in kinds and src in dirs:
+        # a samples folder given alone: ``mimic import-release`` / ``mimic shards`` write the
+        # retrieval sets beside it (symile-mimic/ + symile-mimic-retrieval/)
+        beside = [d for d in sorted(src.parent.iterdir()) if d != src and
+                  (d / MANIFEST).exists() and classify(d) == "retrieval"]
+        if len(beside) == 1:
+            kinds["retrieval"] = beside
     found = {k: [str(d) for d in v] for k, v in kinds.items()}
     main = kinds.get("m3", []) + kinds.get("mimic", [])
     if len(main) != 1:
@@ -283,7 +290,8 @@ def export_reference(src: str | Path, out: str | Path, *, retrieval: str | Path 
                          f"{sorted(MIMIC_COLUMNS)}); found {found}")
     if "m3" not in kinds and len(kinds.get("retrieval", [])) != 1:
         raise ValueError(f"{src}: a MIMIC export needs exactly one retrieval dataset (columns "
-                         f"{sorted(RETRIEVAL_COLUMNS)}) under DIR or given with --retrieval; "
+                         f"{sorted(RETRIEVAL_COLUMNS)}) under DIR, beside it, or given with "
+                         f"--retrieval (e.g. the import's symile-mimic-retrieval/ folder); "
                          f"found {found}")
     for d in main + kinds.get("retrieval", []):
         export_restriction(d)   # before OUT is created

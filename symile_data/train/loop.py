@@ -48,6 +48,7 @@ from symile_data.train import dist
 from symile_data.train.config import LOSSES, TrainConfig
 from symile_data.train.factory import build_model
 from symile_data.train.loss import loss_fn
+from symile_data.train.memcheck import check_memory
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,21 @@ def validation_loss(model, loader, compute, device, seed: int) -> float:
     return total / rows
 
 
+def _memory_check(model, cfg: TrainConfig, dataset_dir: Path, dev: torch.device,
+                  out_dir: Path) -> None:
+    """Stop with one line when the run would not fit the memory (``train/memcheck.py``)."""
+    ds = ParquetIterable(split_files(dataset_dir, "train"), columns=model.columns,
+                         batch_size=4, rank=0, world=1)
+    probe = next(iter(ds), None)
+    if probe is None:
+        return
+    window = cfg.batch_size * max(1, -(-cfg.shuffle_buffer // cfg.batch_size))  # reader's
+    est = check_memory(model, probe, cfg, window, ds.num_rows // dist.world_size(), dev,
+                       str(out_dir))
+    if est:
+        log.info("%s: memory estimate (bytes) %s", out_dir, est)
+
+
 def train(dataset_dir: str | Path, out_dir: str | Path, kind: str, loss: str,
           cfg: TrainConfig, device: str | None = None,
           on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
@@ -178,6 +194,7 @@ def _train(dataset_dir: Path, out_dir: Path, kind: str, loss: str, cfg: TrainCon
     random.seed(cfg.seed)
     model, spec = build_model(kind, cfg, dataset_dir)       # the same weights on every rank
     model.to(dev).train()
+    _memory_check(model, cfg, dataset_dir, dev, out_dir)    # before any step: fits, or one line
     # the global generators again, AFTER the build: a first from_pretrained may draw from
     # python's generator while importing (so a fresh process and a warm one would differ);
     # seeded by (seed, rank) so every rank has its own dropout masks

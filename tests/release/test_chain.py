@@ -1,7 +1,9 @@
 """Both imports end in a trained and evaluated model, at toy size, on CPU.
 
+Each profile runs with its CPU variant switched on as docs/release.md says (params-cpu.yaml
+copied over params.yaml; then only the release location is set).
 M3: the stages of ``profiles/m3-release/dvc.yaml`` run in-process (the profile's real wiring:
-paths, flags, params sections) on a fake Parquet release: import -> features (tiny models) ->
+paths, flags, params sections) on a fake Parquet release: import -> tiny models -> features ->
 training shards -> Symile / CLIP -> evaluation; then export-reference of the imported training
 shards gives back the released lang / text / cls / cls_id columns.
 MIMIC: the stages of ``profiles/mimic-release/dvc.yaml``: released tensors -> shards ->
@@ -20,13 +22,12 @@ import yaml
 
 from fakes_m3 import make_parquet_release
 from fakes_mimic import make_mimic_release
-from symile_data.features.tiny_models import write_tiny_models
 from symile_data.io.reader import split_files
 from symile_data.publish.reference import export_reference
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests/e2e"))
-from e2e_chain import TOY, resolve_stages  # noqa: E402
+from e2e_chain import resolve_stages  # noqa: E402
 
 PROFILE = REPO / "profiles/m3-release"
 
@@ -39,26 +40,40 @@ def _run_stage(argv: list[str]) -> None:
     assert module.main(argv[2:]) == 0, argv
 
 
+def _cpu_profile(profile: Path, work: Path, data: dict) -> dict:
+    """The documented switch (docs/release.md): params-cpu.yaml copied over the profile's
+    params.yaml; then only the release location is set, as every user does."""
+    text = (profile / "params-cpu.yaml").read_text()
+    (work / "profiles" / profile.name).mkdir(parents=True)
+    params = yaml.safe_load(text)
+    for section, values in data.items():
+        params[section].update(values)
+    (work / "profiles" / profile.name / "params.yaml").write_text(yaml.safe_dump(params))
+    return params
+
+
+def test_cpu_variants_differ_only_in_marked_keys():
+    """params-cpu.yaml = params.yaml except the keys whose line says "# CPU"."""
+    for profile in (PROFILE, REPO / "profiles/mimic-release"):
+        gpu = yaml.safe_load((profile / "params.yaml").read_text())
+        text = (profile / "params-cpu.yaml").read_text()
+        cpu = yaml.safe_load(text)
+        assert {s: sorted(v) for s, v in gpu.items()} == {s: sorted(v) for s, v in cpu.items()}
+        marked = {ln.split(":")[0].strip() for ln in text.splitlines() if "# CPU" in ln
+                  and ln.startswith("  ")}
+        changed = {k for s in gpu for k in gpu[s] if gpu[s][k] != cpu[s][k]}
+        assert changed and changed <= marked, (profile, changed - marked)
+
+
 def test_m3_release_profile_end_to_end(tmp_path, monkeypatch):
     src = make_parquet_release(tmp_path / "rel", sizes=(160, 40, 40))
-    models = write_tiny_models(tmp_path / "tiny", seed=0)
-    params = yaml.safe_load((PROFILE / "params.yaml").read_text())
-    params["m3_release"].update(source="parquet", local_dir=str(tmp_path / "rel"),
-                                batch_rows=64)
-    params["features_m3"].update(image_model=models["image"], audio_model=models["audio"],
-                                 text_model=models["text"], image_revision=None,
-                                 audio_revision=None, text_revision=None,
-                                 audio_pooling="real_frames", device="cpu", num_workers=0,
-                                 batch_size_image=16, batch_size_audio=4, items_per_part=2000)
-    params["m3_train"].update({**TOY["m3_train"], "text_model": models["text"],
-                               "ckpt_every_steps": 0, "torch_threads": 1, "epochs": 2})
-    params["m3_eval"].update(bootstrap_resamples=3)
     work = tmp_path / "work"
-    (work / "profiles/m3-release").mkdir(parents=True)
-    (work / "profiles/m3-release/params.yaml").write_text(yaml.safe_dump(params))
+    params = _cpu_profile(PROFILE, work, {"m3_release": {
+        "source": "parquet", "local_dir": str(tmp_path / "rel")}})
     monkeypatch.chdir(work)
     stages = resolve_stages(PROFILE / "dvc.yaml", params)
-    assert [n for n, _ in stages] == ["m3_release", "m3_release_features", "m3_release_shards",
+    assert [n for n, _ in stages] == ["m3_release", "m3_release_tiny_models",
+                                      "m3_release_features", "m3_release_shards",
                                       "m3_release_train@symile", "m3_release_train@clip",
                                       "m3_release_eval"]
     for _, argv in stages:
@@ -84,14 +99,8 @@ def test_m3_release_profile_end_to_end(tmp_path, monkeypatch):
 def test_mimic_release_profile_trains_and_evaluates(tmp_path, monkeypatch):
     fake = make_mimic_release(tmp_path / "fake")
     profile = REPO / "profiles/mimic-release"
-    params = yaml.safe_load((profile / "params.yaml").read_text())
-    params["mimic_release"]["release"] = str(fake["release"])
-    params["mimic_train"].update({**TOY["mimic_train"], "shuffle_buffer": 2000,
-                                  "num_workers": 0})
-    params["mimic_eval"].update(bootstrap_resamples=3)
     work = tmp_path / "work"
-    (work / "profiles/mimic-release").mkdir(parents=True)
-    (work / "profiles/mimic-release/params.yaml").write_text(yaml.safe_dump(params))
+    params = _cpu_profile(profile, work, {"mimic_release": {"release": str(fake["release"])}})
     monkeypatch.chdir(work)
     stages = resolve_stages(profile / "dvc.yaml", params)
     assert [n for n, _ in stages] == ["mimic_release", "mimic_release_train@symile",
