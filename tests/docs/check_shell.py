@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -206,8 +207,9 @@ def probe_scripts(calls: list[tuple[str, list[str]]]) -> dict[tuple, str]:
     """{(script, argv tuple): "" or its parser's error}, each parsed by the script's own
     parser, all in one process (tests/docs/argv_probe.py)."""
     unique = sorted({(s, tuple(a)) for s, a in calls})
-    env = {**doc_env(REPO), "SYMILE_KERNELS": "native"}
-    p = subprocess.run([sys.executable, str(REPO / "tests/docs/argv_probe.py")],
-                       input=json.dumps(unique), cwd=REPO, env=env, capture_output=True,
-                       text=True, timeout=120, check=True)
+    with tempfile.TemporaryDirectory() as home:         # anything a script writes goes here
+        env = {**doc_env(Path(home)), "SYMILE_KERNELS": "native"}
+        p = subprocess.run([sys.executable, str(REPO / "tests/docs/argv_probe.py")],
+                           input=json.dumps(unique), cwd=home, env=env, capture_output=True,
+                           text=True, timeout=120, check=True)
     return dict(zip(unique, json.loads(p.stdout)))
