@@ -5,6 +5,8 @@ session's toy chain (a fresh copy of its work dir per block). Markers: tests/doc
 and docs/ARCHITECTURE.md ("Docs are tests")."""
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from check_params import check_yaml
 from check_python import check_python
@@ -40,3 +42,4 @@ def test_block_runs(block, chain, tmp_path_factory):
     root = tmp_path_factory.mktemp("docs")
     failure = run(block, workdir_for(block, chain, root), doc_env(root))
     assert failure == "", failure
+    shutil.rmtree(root)                  # ~75 MB per block; a failed block's copy stays
