@@ -48,6 +48,16 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+# builder keywords that add columns under the same schema name (optional media columns)
+_VARIANTS: dict[str, tuple[dict, ...]] = {"m3_samples": ({"embed_media": True},)}
+
+
+def column_sets(name: str) -> list[list[str]]:
+    """The column lists a table stamped ``name`` may have: the registered schema's, then
+    those of its variants (``m3_samples`` with ``embed_media``: + image, audio)."""
+    return [get(name).names] + [_REGISTRY[name](**kw).names for kw in _VARIANTS.get(name, ())]
+
+
 def schema_name(schema: pa.Schema) -> str | None:
     meta = schema.metadata or {}
     v = meta.get(b"symile_data.schema")

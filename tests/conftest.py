@@ -21,3 +21,14 @@ def _fresh_lineage():
     lineage.reset()
     yield
     lineage.reset()
+
+
+@pytest.fixture(scope="session")
+def chain(tmp_path_factory):
+    """The toy chain of tests/clients/clients_chain.py (~20 s on 2 cores), built once per
+    session and read by the client tests and the doc tests (tests/docs): never write into it."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent / "clients"))
+    from clients_chain import build_chain
+    return build_chain(tmp_path_factory.mktemp("clients"))

@@ -34,10 +34,10 @@ def parquet_problems(path: Path) -> tuple[list[str], pq.FileMetaData | None, pa.
     problems = []
     name = schemas.schema_name(file_schema)
     if name is not None and name in schemas.names():
-        registered = schemas.get(name)
-        if file_schema.names != registered.names:
+        declared = schemas.column_sets(name)
+        if file_schema.names not in declared:
             problems.append(f"{path.name}: columns {file_schema.names} differ from schema "
-                            f"'{name}' {registered.names}")
+                            f"'{name}' {' or '.join(map(str, declared))}")
     return problems, meta, file_schema
 
 

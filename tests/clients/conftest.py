@@ -1,18 +1,8 @@
-"""Fixture: one toy chain (clients_chain.build_chain) shared by the client tests."""
+"""The client tests read the session's toy chain (fixture ``chain``, tests/conftest.py; built by
+clients_chain.build_chain), which the doc tests (tests/docs) share."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).parent))
-from clients_chain import build_chain  # noqa: E402
-
-os.environ.setdefault("SYMILE_DATA_PROGRESS", "off")
-
-
-@pytest.fixture(scope="session")
-def chain(tmp_path_factory) -> Path:
-    return build_chain(tmp_path_factory.mktemp("clients"))

@@ -74,6 +74,14 @@ def test_embedded_media_decode_as_hf_image_and_audio(built, tmp_path):
     assert row["audio"]["bytes"][:4] == b"RIFF"
 
 
+def test_embedded_media_samples_validate(built, tmp_path):
+    """`symile-data validate` accepts the embed_media columns its schema declares (it found
+    them "differ from schema 'm3_samples'" when the README's validate ran on such samples)."""
+    _build(built, tmp_path, embed_media=True)
+    report = validate_dataset(tmp_path / NAME)
+    assert report["ok"], report["problems"]
+
+
 def test_webdataset_export(built, tmp_path):
     import webdataset as wds
     _build(built, tmp_path, wds_export=True)
