@@ -45,11 +45,11 @@ from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(ROOT)]   # bench/ siblings, package
 
-import gpu_parts as P
-import torch
-from gpu_clock import Clock, attempt, environment, measure
+import gpu_parts as P  # noqa: E402
+import torch  # noqa: E402
+from gpu_clock import Clock, attempt, environment, measure  # noqa: E402
 
 log = logging.getLogger("bench.gpu")
 BUDGETS = {"features.image": 60, "features.audio": 90, "features.text": 30, "train.m3": 30,

@@ -127,6 +127,9 @@ def logical_lines(block: Block) -> list[tuple[int, str]]:
     return out
 
 
+REDIRECTS = (">", ">>", "<", ">&", "&>")
+
+
 def shell_commands(block: Block) -> list[Command]:
     """The simple commands of a shell block (comments dropped, `&&`, `|`, `;` split).
     In a ``usage`` block ``[`` / ``]`` are dropped and ``|`` stays inside a word."""
@@ -139,10 +142,18 @@ def shell_commands(block: Block) -> list[Command]:
         lex = shlex.shlex(line, posix=True, punctuation_chars=True)
         lex.whitespace_split, lex.commenters = True, "#"
         argv: list[str] = []
-        for word in [*lex, ";"]:
+        words = [*lex, ";"]
+        i = 0
+        while i < len(words):
+            word = words[i]
             if word in SEPARATORS:
                 out += [Command(start, argv)] if argv else []
                 argv = []
+            elif word in REDIRECTS:        # "> gpu.json", "2> err": not an argument
+                i += 1
+            elif argv and word.isdigit() and i + 1 < len(words) and words[i + 1] in REDIRECTS:
+                pass                       # the fd of "2>"
             else:
                 argv.append(word)
+            i += 1
     return out
