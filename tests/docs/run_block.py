@@ -7,6 +7,7 @@ points into the markdown. yaml blocks do not run here (check_params loads them s
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -47,6 +48,7 @@ def run(block: Block, work: Path, env: dict[str, str]) -> str:
         for line_no, line in logical_lines(block):
             p = subprocess.run(["bash", "-o", "pipefail", "-c", line], cwd=work, env=env,
                                capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+            _record(f"{block.file}:{line_no}", line.strip(), p)
             if p.returncode:
                 return _failure(f"{block.file}:{line_no}: `{line.strip()}`", p)
         return ""
@@ -55,8 +57,20 @@ def run(block: Block, work: Path, env: dict[str, str]) -> str:
         script.write_text("\n" * (block.line - 1) + block.text + "\n")
         p = subprocess.run([sys.executable, script.name], cwd=work, env=env,
                            capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+        _record(f"{block.file}:{block.line}", "python block", p)
         return _failure(f"{block.file}:{block.line}: python block", p) if p.returncode else ""
     raise ValueError(f"{block.id}: {block.lang} blocks do not run")
+
+
+def _record(where: str, command: str, p: subprocess.CompletedProcess) -> None:
+    """With SYMILE_DOCTEST_LOG=FILE: one JSON line per command run (where, command, exit,
+    first line of output): the "each documented command as written" table."""
+    log = os.environ.get("SYMILE_DOCTEST_LOG")
+    if log:
+        first = next((x for x in (p.stdout + p.stderr).splitlines() if x.strip()), "")
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"where": where, "command": command, "exit": p.returncode,
+                                "first_line": first[:160]}) + "\n")
 
 
 def _failure(what: str, p: subprocess.CompletedProcess) -> str:
