@@ -59,7 +59,7 @@ def pin_kernels(mode: str | None = None) -> dict[str, str]:
     before anything imports torch or numpy."""
     mode = mode or os.environ.get("SYMILE_KERNELS", "portable")
     if mode not in MODES:
-        raise ValueError(f"SYMILE_KERNELS={mode!r}: expected one of {', '.join(MODES)}")
+        _refuse(f"SYMILE_KERNELS={mode!r}: expected one of {', '.join(MODES)}")
     if mode == "native":
         return {}
     loaded = [m for m in ("torch", "numpy") if m in sys.modules]
@@ -68,7 +68,7 @@ def pin_kernels(mode: str | None = None) -> dict[str, str]:
         return {}
     threads = os.environ.get("SYMILE_THREADS", "2")
     if not threads.isdigit() or int(threads) < 1:
-        raise ValueError(f"SYMILE_THREADS={threads!r}: expected a positive integer")
+        _refuse(f"SYMILE_THREADS={threads!r}: expected a positive integer")
     wanted = portable_env(int(threads))
     os.environ.update(wanted)
     if os.environ.get(_REEXEC) != wanted["GLIBC_TUNABLES"] and _reexec_allowed():
@@ -77,6 +77,13 @@ def pin_kernels(mode: str | None = None) -> dict[str, str]:
         sys.stderr.flush()
         os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
     return wanted
+
+
+def _refuse(message: str) -> None:
+    """A bad setting, found before any stage's error boundary runs (the pin is the first
+    line of every script): the boundary's one line and exit code 2, no traceback."""
+    print(f"configuration error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def _reexec_allowed() -> bool:

@@ -84,6 +84,10 @@ def test_pin_sets_the_environment_only_before_torch_loads(monkeypatch):
     bad = subprocess.run([sys.executable, "-c", code], env={**env, "SYMILE_KERNELS": "fast"},
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "SYMILE_KERNELS='fast'" in bad.stderr
+    line = subprocess.run([sys.executable, str(REPO / "pipelines/xor_data.py"), "--help"],
+                          env={**env, "SYMILE_KERNELS": "fast"}, capture_output=True, text=True)
+    assert (line.returncode, line.stderr.strip().splitlines()) == (
+        2, ["configuration error: SYMILE_KERNELS='fast': expected one of portable, native"])
 
 
 def test_pin_restarts_once_so_libm_runs_without_fma(tmp_path):
